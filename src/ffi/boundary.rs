@@ -1,0 +1,150 @@
+//! The C boundary: panic catching, the per-thread last error, and the pointer
+//! and length checks every exported function uses before touching caller data.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, Status};
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Remember `err` as this thread's last error and return its status code.
+pub fn set_last_error(err: &Error) -> u32 {
+    let msg = err.to_string();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = msg);
+    err.status() as u32
+}
+
+/// Forget this thread's last error (done at the start of every call).
+pub fn clear_last_error() {
+    LAST_ERROR.with(|slot| slot.borrow_mut().clear());
+}
+
+/// Run `f` with this thread's last error message.
+pub fn with_last_error<R>(f: impl FnOnce(&str) -> R) -> R {
+    LAST_ERROR.with(|slot| f(&slot.borrow()))
+}
+
+/// The body of every exported function that returns a status: clears the last
+/// error, runs `f` inside a panic boundary, and turns its `Err` into a status
+/// code plus a last-error message.
+pub fn call(f: impl FnOnce() -> Result<(), Error>) -> u32 {
+    clear_last_error();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Status::Ok as u32,
+        Ok(Err(e)) => set_last_error(&e),
+        Err(payload) => {
+            let msg = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "unknown panic".to_string()
+            };
+            set_last_error(&Error::Panic(msg))
+        }
+    }
+}
+
+/// Like [`call`] for functions that cannot fail and return a plain value
+/// (`_free`, accessors): a panic yields `default`.
+pub fn call_infallible<T>(default: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(default)
+}
+
+/// A NULL check with the parameter's name in the message.
+pub fn non_null<T>(p: *const T, name: &str) -> Result<(), Error> {
+    if p.is_null() {
+        Err(Error::InvalidArgument(format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Borrow a NUL-terminated UTF-8 string.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string valid for `'a`.
+pub unsafe fn c_str<'a>(p: *const c_char, name: &str) -> Result<&'a str, Error> {
+    non_null(p, name)?;
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    let cs = unsafe { CStr::from_ptr(p) };
+    cs.to_str()
+        .map_err(|_| Error::InvalidArgument(format!("{name} is not valid UTF-8")))
+}
+
+/// Borrow an optional NUL-terminated UTF-8 string (NULL means "not given").
+///
+/// # Safety
+/// As for [`c_str`].
+pub unsafe fn opt_c_str<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>, Error> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { c_str(p, name) }.map(Some)
+    }
+}
+
+/// Borrow `len` bytes at `p`. A NULL `p` is allowed only with `len == 0`.
+///
+/// # Safety
+/// When `len > 0`, `p` must point to `len` readable bytes valid for `'a`.
+pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    non_null(p, name)?;
+    if len > isize::MAX as usize {
+        return Err(Error::InvalidArgument(format!("{name}: length {len} is too large")));
+    }
+    // SAFETY: non-NULL, length bounded, readable per the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Copy `src` into the caller's buffer `(buf, len)` and store the full length
+/// in `*out_n`. When the buffer is too small, as much as fits is copied (NUL
+/// terminated when room allows) and `BufferTooSmall` is returned.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes of writes (or NULL with `len == 0`);
+/// `out_n` must be NULL or valid for one write.
+pub unsafe fn copy_out(src: &[u8], buf: *mut u8, len: usize, out_n: *mut usize) -> Result<(), Error> {
+    if buf.is_null() && len > 0 {
+        return Err(Error::InvalidArgument("buf is NULL with a non-zero length".into()));
+    }
+    if !out_n.is_null() {
+        // SAFETY: valid per contract.
+        unsafe { *out_n = src.len() };
+    }
+    if len == 0 {
+        return if src.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::BufferTooSmall { needed: src.len() + 1 })
+        };
+    }
+    let n = src.len().min(len - 1);
+    // SAFETY: buf holds len >= n + 1 bytes; src and buf do not overlap (src is ours).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf, n);
+        *buf.add(n) = 0;
+    }
+    if n < src.len() {
+        Err(Error::BufferTooSmall { needed: src.len() + 1 })
+    } else {
+        Ok(())
+    }
+}
+
+/// Write `value` to `*out` (checked non-NULL beforehand by the caller).
+///
+/// # Safety
+/// `out` must be valid for one write.
+pub unsafe fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: forwarded contract.
+    unsafe { out.write(value) };
+}

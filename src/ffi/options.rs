@@ -1,0 +1,82 @@
+//! `elasticache_options`: named settings shared by discovery, rings and clients.
+
+use std::ffi::c_char;
+
+use super::boundary::{call, call_infallible, c_str, non_null, write_out};
+use crate::options::Options;
+
+/// A set of options, each settable by name (see `elasticache_options_set`).
+/// Not thread-safe to modify; once built it is only read, and may be shared.
+#[allow(non_camel_case_types)]
+pub struct elasticache_options(pub(crate) Options);
+
+impl elasticache_options {
+    /// The options behind a possibly-NULL pointer (NULL = defaults).
+    ///
+    /// # Safety
+    /// `p` must be NULL or a live pointer from `elasticache_options_new`.
+    pub(crate) unsafe fn or_default(p: *const elasticache_options) -> Options {
+        // SAFETY: caller's contract.
+        match unsafe { p.as_ref() } {
+            Some(o) => o.0.clone(),
+            None => Options::default(),
+        }
+    }
+}
+
+/// Create an options object holding the defaults; free it with
+/// `elasticache_options_free`.
+///
+/// # Safety
+/// `out` must be valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_options) -> u32 {
+    call(|| {
+        non_null(out, "out")?;
+        let boxed = Box::new(elasticache_options(Options::default()));
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, Box::into_raw(boxed)) };
+        Ok(())
+    })
+}
+
+/// Set one option by name from text. Names: `connect_timeout` (ms),
+/// `io_timeout` (ms), `ignore_cluster_errors` (true/false), `distribution`
+/// (modula, ketama, ketama_weighted, rendezvous), `hash` (one_at_a_time, md5,
+/// crc, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, murmur3, jenkins),
+/// `node_naming` (ip, host), `max_connections_per_node`, `failure_limit`,
+/// `retry_timeout` (s), `remove_failed`, `refresh_interval` (s),
+/// `refresh_interval_ms`, `max_value_size` (bytes), `tcp_nodelay`.
+/// An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.
+///
+/// # Safety
+/// `opts` must come from `elasticache_options_new`; `name` and `value` must be
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_options_set(
+    opts: *mut elasticache_options,
+    name: *const c_char,
+    value: *const c_char,
+) -> u32 {
+    call(|| {
+        non_null(opts, "opts")?;
+        // SAFETY: caller's contract.
+        let (name, value) = unsafe { (c_str(name, "name")?, c_str(value, "value")?) };
+        // SAFETY: checked non-NULL; the caller does not share it while modifying.
+        unsafe { &mut *opts }.0.set(name, value)
+    })
+}
+
+/// Free an options object. NULL is accepted and ignored.
+///
+/// # Safety
+/// `opts` must be NULL or come from `elasticache_options_new`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_options_free(opts: *mut elasticache_options) {
+    call_infallible((), || {
+        if !opts.is_null() {
+            // SAFETY: from Box::into_raw in elasticache_options_new.
+            drop(unsafe { Box::from_raw(opts) });
+        }
+    })
+}

@@ -1,0 +1,25 @@
+//! # elasticache
+//!
+//! A client for Amazon ElastiCache (memcached) clusters: auto-discovery through the
+//! configuration endpoint, key placement bit-for-bit compatible with libmemcached's
+//! ketama, and a C ABI (`include/elasticache.h`) over a synchronous, safe Rust core.
+//!
+//! How a key travels: [`discovery`] asks the configuration endpoint for the nodes,
+//! [`registry`] caches that answer once per process, and the rest of the
+//! modules place the key and speak the memcached protocol. [`ffi`] is the C layer:
+//! conversion and checks only.
+
+pub mod discovery;
+pub mod error;
+pub mod ffi;
+pub mod hash;
+pub mod options;
+pub mod registry;
+pub mod ring;
+pub mod testkit;
+pub mod transport;
+
+pub use error::{Error, Result, Status};
+
+/// The crate version, also exported to C as `ELASTICACHE_VERSION`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,1 @@
+//! Test support: real memcached processes and an emulated configuration endpoint.
