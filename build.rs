@@ -7,7 +7,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let crate_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=src/error.rs");
@@ -17,9 +18,18 @@ fn main() {
     let version = env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
     if let Some(after) = config.after_includes.as_mut() {
         *after = after
-            .replace("@MAJOR@", &env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_default())
-            .replace("@MINOR@", &env::var("CARGO_PKG_VERSION_MINOR").unwrap_or_default())
-            .replace("@PATCH@", &env::var("CARGO_PKG_VERSION_PATCH").unwrap_or_default())
+            .replace(
+                "@MAJOR@",
+                &env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_default(),
+            )
+            .replace(
+                "@MINOR@",
+                &env::var("CARGO_PKG_VERSION_MINOR").unwrap_or_default(),
+            )
+            .replace(
+                "@PATCH@",
+                &env::var("CARGO_PKG_VERSION_PATCH").unwrap_or_default(),
+            )
             .replace("@VERSION@", &version);
     }
 

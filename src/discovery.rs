@@ -138,12 +138,18 @@ pub fn parse_reply(endpoint: &str, buf: &[u8]) -> Result<Reply> {
     };
     let Some(eol) = memchr::memchr(b'\n', buf) else {
         if buf.len() > 1024 {
-            return Err(bad(format!("reply line too long: {}", quote_bytes(buf, 200))));
+            return Err(bad(format!(
+                "reply line too long: {}",
+                quote_bytes(buf, 200)
+            )));
         }
         return Ok(Reply::Incomplete);
     };
     if eol == 0 || buf[eol - 1] != b'\r' {
-        return Err(bad(format!("reply line not terminated by CRLF: {}", quote_bytes(&buf[..=eol], 200))));
+        return Err(bad(format!(
+            "reply line not terminated by CRLF: {}",
+            quote_bytes(&buf[..=eol], 200)
+        )));
     }
     let line = &buf[..eol - 1];
     let after_header = eol + 1;
@@ -155,18 +161,30 @@ pub fn parse_reply(endpoint: &str, buf: &[u8]) -> Result<Reply> {
         Some(b"SERVER_ERROR") | Some(b"CLIENT_ERROR") => {
             return Err(bad(format!("endpoint answered {}", quote_bytes(line, 200))));
         }
-        _ => return Err(bad(format!("unexpected reply {}", quote_bytes(&buf[..=eol], 200)))),
+        _ => {
+            return Err(bad(format!(
+                "unexpected reply {}",
+                quote_bytes(&buf[..=eol], 200)
+            )))
+        }
     }
     let (_key, flags, count) = (words.next(), words.next(), words.next());
     let count = match (flags, count) {
         (Some(_), Some(c)) => std::str::from_utf8(c)
             .ok()
             .and_then(|c| c.parse::<usize>().ok())
-            .ok_or_else(|| bad(format!("bad byte count in header {}", quote_bytes(line, 200))))?,
+            .ok_or_else(|| {
+                bad(format!(
+                    "bad byte count in header {}",
+                    quote_bytes(line, 200)
+                ))
+            })?,
         _ => return Err(bad(format!("short header {}", quote_bytes(line, 200)))),
     };
     if count > MAX_REPLY {
-        return Err(bad(format!("payload of {count} bytes is larger than {MAX_REPLY}")));
+        return Err(bad(format!(
+            "payload of {count} bytes is larger than {MAX_REPLY}"
+        )));
     }
     let rest = &buf[after_header..];
     const TRAILER: &[u8] = b"\r\nEND\r\n";
@@ -199,23 +217,41 @@ pub fn parse_payload(endpoint: &str, payload: &[u8]) -> Result<Config> {
         endpoint: endpoint.to_string(),
         detail,
     };
-    let text = std::str::from_utf8(payload)
-        .map_err(|_| bad(format!("payload is not UTF-8: {}", quote_bytes(payload, 200))))?;
-    let (version_line, rest) = text
-        .split_once('\n')
-        .ok_or_else(|| bad(format!("payload has no version line: {}", quote_bytes(payload, 200))))?;
+    let text = std::str::from_utf8(payload).map_err(|_| {
+        bad(format!(
+            "payload is not UTF-8: {}",
+            quote_bytes(payload, 200)
+        ))
+    })?;
+    let (version_line, rest) = text.split_once('\n').ok_or_else(|| {
+        bad(format!(
+            "payload has no version line: {}",
+            quote_bytes(payload, 200)
+        ))
+    })?;
     let version_str = version_line.trim_matches(|c: char| c == '\r' || c == ' ' || c == '\t');
-    let version = version_str
-        .parse::<u64>()
-        .map_err(|_| bad(format!("config version is not an integer: {}", quote_bytes(version_line.as_bytes(), 200))))?;
+    let version = version_str.parse::<u64>().map_err(|_| {
+        bad(format!(
+            "config version is not an integer: {}",
+            quote_bytes(version_line.as_bytes(), 200)
+        ))
+    })?;
     // The node line ends at the next LF; anything past it may only be blank.
     let (node_line, tail) = rest.split_once('\n').unwrap_or((rest, ""));
     if !tail.trim().is_empty() {
-        return Err(bad(format!("unexpected text after the node line: {}", quote_bytes(tail.as_bytes(), 200))));
+        return Err(bad(format!(
+            "unexpected text after the node line: {}",
+            quote_bytes(tail.as_bytes(), 200)
+        )));
     }
     let mut nodes = Vec::new();
     for entry in node_line.split([' ', '\t', '\r']).filter(|e| !e.is_empty()) {
-        nodes.push(parse_entry(entry).map_err(|why| bad(format!("bad node entry {}: {why}", quote_bytes(entry.as_bytes(), 200))))?);
+        nodes.push(parse_entry(entry).map_err(|why| {
+            bad(format!(
+                "bad node entry {}: {why}",
+                quote_bytes(entry.as_bytes(), 200)
+            ))
+        })?);
     }
     Ok(Config {
         version,
@@ -226,7 +262,9 @@ pub fn parse_payload(endpoint: &str, payload: &[u8]) -> Result<Config> {
 
 fn parse_entry(entry: &str) -> std::result::Result<Node, &'static str> {
     let mut parts = entry.split('|');
-    let (Some(host), Some(ip), Some(port), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(host), Some(ip), Some(port), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err("expected host|ip|port");
     };
     if host.is_empty() && ip.is_empty() {
@@ -237,7 +275,10 @@ fn parse_entry(entry: &str) -> std::result::Result<Node, &'static str> {
         Ok(p) => p,
     };
     // ElastiCache lists IPv6 unbracketed; accept brackets too.
-    let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    let ip = ip
+        .strip_prefix('[')
+        .and_then(|i| i.strip_suffix(']'))
+        .unwrap_or(ip);
     Ok(Node {
         host: host.to_string(),
         ip: ip.to_string(),
@@ -249,7 +290,11 @@ fn parse_entry(entry: &str) -> std::result::Result<Node, &'static str> {
 ///
 /// `command` is the form to try first (remembered from an earlier discovery);
 /// `None` starts with `config get cluster`.
-pub fn discover(endpoint: &str, opts: &DiscoveryOptions, command: Option<Command>) -> Result<Discovered> {
+pub fn discover(
+    endpoint: &str,
+    opts: &DiscoveryOptions,
+    command: Option<Command>,
+) -> Result<Discovered> {
     let (host, port) = transport::split_host_port(endpoint)?;
     let label = transport::join_host_port(&host, port);
     let mut stream = transport::connect(&host, port, &opts.connect, &label)?;
@@ -378,7 +423,12 @@ mod tests {
     use super::*;
 
     fn reply(payload: &str) -> Vec<u8> {
-        format!("CONFIG cluster 0 {}\r\n{}\r\nEND\r\n", payload.len(), payload).into_bytes()
+        format!(
+            "CONFIG cluster 0 {}\r\n{}\r\nEND\r\n",
+            payload.len(),
+            payload
+        )
+        .into_bytes()
     }
 
     fn parse(buf: &[u8]) -> Result<Reply> {
@@ -397,7 +447,10 @@ mod tests {
         let c = nodes(parse(&reply("12\nmyCluster.pc4ldq.0001.use1.cache.amazonaws.com|10.82.235.120|11211 myCluster.pc4ldq.0002.use1.cache.amazonaws.com|10.80.249.27|11211\n")).unwrap());
         assert_eq!(c.version, 12);
         assert_eq!(c.nodes.len(), 2);
-        assert_eq!(c.nodes[0].host, "myCluster.pc4ldq.0001.use1.cache.amazonaws.com");
+        assert_eq!(
+            c.nodes[0].host,
+            "myCluster.pc4ldq.0001.use1.cache.amazonaws.com"
+        );
         assert_eq!(c.nodes[0].ip, "10.82.235.120");
         assert_eq!(c.nodes[1].port, 11211);
     }
@@ -405,7 +458,10 @@ mod tests {
     #[test]
     fn legacy_value_header() {
         let p = "1\nh|127.0.0.1|11211\n";
-        let buf = format!("VALUE AmazonElastiCache:cluster 0 {}\r\n{p}\r\nEND\r\n", p.len());
+        let buf = format!(
+            "VALUE AmazonElastiCache:cluster 0 {}\r\n{p}\r\nEND\r\n",
+            p.len()
+        );
         assert_eq!(nodes(parse(buf.as_bytes()).unwrap()).nodes.len(), 1);
     }
 
@@ -416,10 +472,18 @@ mod tests {
         assert_eq!(c.version, 3);
         assert_eq!(c.nodes.len(), 2);
         // Empty IP, IPv6, host name starting with a digit.
-        let c = nodes(parse(&reply("4\n0001.c.x.use1.cache.amazonaws.com||11211 h|2600:1f18::1|11211\n")).unwrap());
+        let c = nodes(
+            parse(&reply(
+                "4\n0001.c.x.use1.cache.amazonaws.com||11211 h|2600:1f18::1|11211\n",
+            ))
+            .unwrap(),
+        );
         assert_eq!(c.nodes[0].host, "0001.c.x.use1.cache.amazonaws.com");
         assert_eq!(c.nodes[0].ip, "");
-        assert_eq!(c.nodes[0].connect_host(), "0001.c.x.use1.cache.amazonaws.com");
+        assert_eq!(
+            c.nodes[0].connect_host(),
+            "0001.c.x.use1.cache.amazonaws.com"
+        );
         assert_eq!(c.nodes[1].ip, "2600:1f18::1");
         assert_eq!(c.nodes[1].label(), "[2600:1f18::1]:11211");
         // Header with repeated spaces.
@@ -431,7 +495,13 @@ mod tests {
     #[test]
     fn large_payload_has_no_small_cap() {
         let entries: Vec<String> = (0..3000)
-            .map(|i| format!("node{i:04}.cluster.xxxxxx.use1.cache.amazonaws.com|10.0.{}.{}|11211", i / 250, i % 250))
+            .map(|i| {
+                format!(
+                    "node{i:04}.cluster.xxxxxx.use1.cache.amazonaws.com|10.0.{}.{}|11211",
+                    i / 250,
+                    i % 250
+                )
+            })
             .collect();
         let payload = format!("7\n{}\n", entries.join(" "));
         assert!(payload.len() > 100_000);
@@ -442,7 +512,11 @@ mod tests {
     fn incomplete_until_whole() {
         let full = reply("1\nh|1.2.3.4|11211\n");
         for cut in 0..full.len() {
-            assert_eq!(parse(&full[..cut]).unwrap(), Reply::Incomplete, "cut at {cut}");
+            assert_eq!(
+                parse(&full[..cut]).unwrap(),
+                Reply::Incomplete,
+                "cut at {cut}"
+            );
         }
     }
 

@@ -127,13 +127,29 @@ pub enum Error {
     /// A timeout while talking to `addr` during `op`.
     Timeout { addr: String, op: &'static str },
     /// A connection to `addr` failed or broke during `op`.
-    Connection { addr: String, op: &'static str, detail: String },
+    Connection {
+        addr: String,
+        op: &'static str,
+        detail: String,
+    },
     /// `addr` sent something unparseable in reply to `op`.
-    Protocol { addr: String, op: &'static str, detail: String },
+    Protocol {
+        addr: String,
+        op: &'static str,
+        detail: String,
+    },
     /// `SERVER_ERROR` text from `addr`.
-    Server { addr: String, op: &'static str, message: String },
+    Server {
+        addr: String,
+        op: &'static str,
+        message: String,
+    },
     /// `CLIENT_ERROR` or `ERROR` text from `addr`.
-    Client { addr: String, op: &'static str, message: String },
+    Client {
+        addr: String,
+        op: &'static str,
+        message: String,
+    },
     /// The configuration endpoint's reply could not be used.
     Discovery { endpoint: String, detail: String },
     /// No server is available for the request.

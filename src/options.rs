@@ -75,15 +75,18 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::InvalidArgument(format!("option {name}: {value:?} is not a boolean"))),
+        _ => Err(Error::InvalidArgument(format!(
+            "option {name}: {value:?} is not a boolean"
+        ))),
     }
 }
 
 fn parse_u64(name: &str, value: &str) -> Result<u64> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| Error::InvalidArgument(format!("option {name}: {value:?} is not a non-negative integer")))
+    value.trim().parse::<u64>().map_err(|_| {
+        Error::InvalidArgument(format!(
+            "option {name}: {value:?} is not a non-negative integer"
+        ))
+    })
 }
 
 impl Options {
@@ -94,7 +97,9 @@ impl Options {
             "connect_timeout" | "connect_timeout_ms" => {
                 self.connect_timeout = Duration::from_millis(parse_u64(name, value)?)
             }
-            "io_timeout" | "io_timeout_ms" => self.io_timeout = Duration::from_millis(parse_u64(name, value)?),
+            "io_timeout" | "io_timeout_ms" => {
+                self.io_timeout = Duration::from_millis(parse_u64(name, value)?)
+            }
             "ignore_cluster_errors" => self.ignore_cluster_errors = parse_bool(name, value)?,
             "distribution" => self.distribution = Distribution::from_name(value)?,
             "hash" => self.hash = HashAlgorithm::from_name(value)?,
@@ -119,16 +124,22 @@ impl Options {
                 self.max_connections_per_node = n as usize;
             }
             "failure_limit" => {
-                self.failure_limit = u32::try_from(parse_u64(name, value)?)
-                    .map_err(|_| Error::InvalidArgument(format!("option {name}: {value} is too large")))?
+                self.failure_limit = u32::try_from(parse_u64(name, value)?).map_err(|_| {
+                    Error::InvalidArgument(format!("option {name}: {value} is too large"))
+                })?
             }
             "retry_timeout" => self.retry_timeout = Duration::from_secs(parse_u64(name, value)?),
             "remove_failed" => self.remove_failed = parse_bool(name, value)?,
-            "refresh_interval" => self.refresh_interval = Duration::from_secs(parse_u64(name, value)?),
-            "refresh_interval_ms" => self.refresh_interval = Duration::from_millis(parse_u64(name, value)?),
+            "refresh_interval" => {
+                self.refresh_interval = Duration::from_secs(parse_u64(name, value)?)
+            }
+            "refresh_interval_ms" => {
+                self.refresh_interval = Duration::from_millis(parse_u64(name, value)?)
+            }
             "max_value_size" => {
-                self.max_value_size = usize::try_from(parse_u64(name, value)?)
-                    .map_err(|_| Error::InvalidArgument(format!("option {name}: {value} is too large")))?
+                self.max_value_size = usize::try_from(parse_u64(name, value)?).map_err(|_| {
+                    Error::InvalidArgument(format!("option {name}: {value} is too large"))
+                })?
             }
             "tcp_nodelay" => self.tcp_nodelay = parse_bool(name, value)?,
             _ => return Err(Error::InvalidArgument(format!("unknown option {name:?}"))),

@@ -68,7 +68,11 @@ pub fn ensure_atfork() {
     {
         // SAFETY: the handlers touch only atomics and the registry lock.
         unsafe {
-            libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child));
+            libc::pthread_atfork(
+                Some(atfork_prepare),
+                Some(atfork_parent),
+                Some(atfork_child),
+            );
         }
     }
 }
@@ -180,15 +184,17 @@ impl Cluster {
                 st.last_failure = None;
                 st.last_success = Some(Instant::now());
                 let keep_old = match &st.config {
-                    Some(old) => old.payload == found.config.payload || found.config.version < old.version,
+                    Some(old) => {
+                        old.payload == found.config.payload || found.config.version < old.version
+                    }
                     None => false,
                 };
                 if !keep_old {
                     st.config = Some(Arc::new(found.config));
                 }
-                st.config
-                    .clone()
-                    .ok_or_else(|| Error::NoServers { detail: "no configuration".into() })
+                st.config.clone().ok_or_else(|| Error::NoServers {
+                    detail: "no configuration".into(),
+                })
             }
             Err(e) => {
                 st.last_failure = Some((Instant::now(), e.clone()));

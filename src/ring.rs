@@ -27,7 +27,11 @@ impl Distribution {
             "ketama" | "consistent" | "consistent_ketama" => Distribution::Ketama,
             "ketama_weighted" => Distribution::KetamaWeighted,
             "rendezvous" => Distribution::Rendezvous,
-            other => return Err(Error::InvalidArgument(format!("unknown distribution {other:?}"))),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown distribution {other:?}"
+                )))
+            }
         })
     }
 }
@@ -60,7 +64,12 @@ impl Ring {
 
     /// Build a ring leaving out the servers whose `live` flag is false; lookups
     /// still answer indexes into `servers` (libmemcached's `remove_failed`).
-    pub fn with_live(servers: &[ServerSpec], live: &[bool], distribution: Distribution, hash: HashAlgorithm) -> Ring {
+    pub fn with_live(
+        servers: &[ServerSpec],
+        live: &[bool],
+        distribution: Distribution,
+        hash: HashAlgorithm,
+    ) -> Ring {
         let _ = live;
         Ring::new(servers, distribution, hash)
     }

@@ -43,7 +43,9 @@ pub fn split_host_port(s: &str) -> Result<(String, u16)> {
         1 => {
             let (h, p) = s.split_once(':').unwrap_or((s, ""));
             if h.is_empty() {
-                return Err(Error::InvalidArgument(format!("empty host in address {s:?}")));
+                return Err(Error::InvalidArgument(format!(
+                    "empty host in address {s:?}"
+                )));
             }
             Ok((h.to_string(), parse_port(p)?))
         }
@@ -152,7 +154,10 @@ mod tests {
         assert_eq!(split_host_port("a.b").unwrap(), ("a.b".into(), 11211));
         assert_eq!(split_host_port("[::1]:5").unwrap(), ("::1".into(), 5));
         assert_eq!(split_host_port("[::1]").unwrap(), ("::1".into(), 11211));
-        assert_eq!(split_host_port("2600:1f18::1").unwrap(), ("2600:1f18::1".into(), 11211));
+        assert_eq!(
+            split_host_port("2600:1f18::1").unwrap(),
+            ("2600:1f18::1".into(), 11211)
+        );
         assert!(split_host_port("a:0").is_err());
         assert!(split_host_port("a:99999").is_err());
         assert!(split_host_port(":5").is_err());

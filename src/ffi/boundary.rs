@@ -99,7 +99,9 @@ pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]
     }
     non_null(p, name)?;
     if len > isize::MAX as usize {
-        return Err(Error::InvalidArgument(format!("{name}: length {len} is too large")));
+        return Err(Error::InvalidArgument(format!(
+            "{name}: length {len} is too large"
+        )));
     }
     // SAFETY: non-NULL, length bounded, readable per the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
@@ -112,9 +114,16 @@ pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]
 /// # Safety
 /// `buf` must be valid for `len` bytes of writes (or NULL with `len == 0`);
 /// `out_n` must be NULL or valid for one write.
-pub unsafe fn copy_out(src: &[u8], buf: *mut u8, len: usize, out_n: *mut usize) -> Result<(), Error> {
+pub unsafe fn copy_out(
+    src: &[u8],
+    buf: *mut u8,
+    len: usize,
+    out_n: *mut usize,
+) -> Result<(), Error> {
     if buf.is_null() && len > 0 {
-        return Err(Error::InvalidArgument("buf is NULL with a non-zero length".into()));
+        return Err(Error::InvalidArgument(
+            "buf is NULL with a non-zero length".into(),
+        ));
     }
     if !out_n.is_null() {
         // SAFETY: valid per contract.
@@ -124,7 +133,9 @@ pub unsafe fn copy_out(src: &[u8], buf: *mut u8, len: usize, out_n: *mut usize) 
         return if src.is_empty() {
             Ok(())
         } else {
-            Err(Error::BufferTooSmall { needed: src.len() + 1 })
+            Err(Error::BufferTooSmall {
+                needed: src.len() + 1,
+            })
         };
     }
     let n = src.len().min(len - 1);
@@ -134,7 +145,9 @@ pub unsafe fn copy_out(src: &[u8], buf: *mut u8, len: usize, out_n: *mut usize) 
         *buf.add(n) = 0;
     }
     if n < src.len() {
-        Err(Error::BufferTooSmall { needed: src.len() + 1 })
+        Err(Error::BufferTooSmall {
+            needed: src.len() + 1,
+        })
     } else {
         Ok(())
     }

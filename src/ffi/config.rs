@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use super::boundary::{call, call_infallible, c_str, non_null, write_out};
+use super::boundary::{c_str, call, call_infallible, non_null, write_out};
 use super::options::elasticache_options;
 use crate::discovery::Config;
 use crate::error::Error;
@@ -106,7 +106,9 @@ pub unsafe extern "C" fn elasticache_refresh(
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_config_version(config: *const elasticache_config) -> u64 {
     // SAFETY: caller's contract.
-    call_infallible(0, || unsafe { config.as_ref() }.map_or(0, |c| c.config.version))
+    call_infallible(0, || {
+        unsafe { config.as_ref() }.map_or(0, |c| c.config.version)
+    })
 }
 
 /// The number of nodes. Returns 0 for NULL.
@@ -116,7 +118,9 @@ pub unsafe extern "C" fn elasticache_config_version(config: *const elasticache_c
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_config_node_count(config: *const elasticache_config) -> usize {
     // SAFETY: caller's contract.
-    call_infallible(0, || unsafe { config.as_ref() }.map_or(0, |c| c.config.nodes.len()))
+    call_infallible(0, || {
+        unsafe { config.as_ref() }.map_or(0, |c| c.config.nodes.len())
+    })
 }
 
 /// Node `index` (0-based, in the endpoint's order): its host name, its IP (an
@@ -136,7 +140,8 @@ pub unsafe extern "C" fn elasticache_config_node(
 ) -> u32 {
     call(|| {
         // SAFETY: caller's contract.
-        let c = unsafe { config.as_ref() }.ok_or_else(|| Error::InvalidArgument("config is NULL".into()))?;
+        let c = unsafe { config.as_ref() }
+            .ok_or_else(|| Error::InvalidArgument("config is NULL".into()))?;
         let (Some(node), Some((h, i))) = (c.config.nodes.get(index), c.strings.get(index)) else {
             return Err(Error::InvalidArgument(format!(
                 "node index {index} is out of range (the config has {} nodes)",

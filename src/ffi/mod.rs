@@ -21,9 +21,11 @@ use boundary::{call_infallible, with_last_error};
 /// for a number that is not one). Never NULL; do not free.
 #[no_mangle]
 pub extern "C" fn elasticache_status_str(status: u32) -> *const c_char {
-    call_infallible(c"internal panic".as_ptr(), || match Status::from_u32(status) {
-        Some(s) => s.as_cstr().as_ptr(),
-        None => c"unknown status".as_ptr(),
+    call_infallible(c"internal panic".as_ptr(), || {
+        match Status::from_u32(status) {
+            Some(s) => s.as_cstr().as_ptr(),
+            None => c"unknown status".as_ptr(),
+        }
     })
 }
 
@@ -37,7 +39,11 @@ pub extern "C" fn elasticache_status_str(status: u32) -> *const c_char {
 /// `buf` must be valid for `len` bytes (or NULL with `len == 0`); `out_n` must be
 /// NULL or valid for one `size_t` write.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_last_error_message(buf: *mut c_char, len: usize, out_n: *mut usize) -> u32 {
+pub unsafe extern "C" fn elasticache_last_error_message(
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> u32 {
     call_infallible(Status::Panic as u32, || {
         with_last_error(|msg| {
             // SAFETY: the caller's contract, forwarded.

@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{call, call_infallible, c_str, non_null, write_out};
+use super::boundary::{c_str, call, call_infallible, non_null, write_out};
 use crate::options::Options;
 
 /// A set of options, each settable by name (see `elasticache_options_set`).

@@ -1,1 +1,0 @@
-//! Test support: real memcached processes and an emulated configuration endpoint.

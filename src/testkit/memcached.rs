@@ -1,0 +1,232 @@
+//! A real memcached process on a loopback address and a free port, killed on drop.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The memcached binary: `$MEMCACHED_BIN`, else `memcached` on the PATH.
+pub fn memcached_bin() -> String {
+    std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".to_string())
+}
+
+/// A free TCP port on `ip` (bound then released; the caller binds it next).
+pub fn free_port(ip: &str) -> io::Result<u16> {
+    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
+}
+
+/// A running memcached process.
+#[derive(Debug)]
+pub struct Memcached {
+    child: Option<Child>,
+    ip: String,
+    port: u16,
+    args: Vec<String>,
+}
+
+impl Memcached {
+    /// Start memcached on 127.0.0.1 and a free port.
+    pub fn start() -> io::Result<Memcached> {
+        Memcached::start_on("127.0.0.1", &[])
+    }
+
+    /// Start memcached on `ip` (any 127.x.y.z works on Linux) with extra arguments.
+    pub fn start_on(ip: &str, extra: &[&str]) -> io::Result<Memcached> {
+        let mut last = None;
+        // A free port can be taken by someone else between probe and bind: retry.
+        for _ in 0..5 {
+            let port = free_port(ip)?;
+            match Memcached::start_at(ip, port, extra) {
+                Ok(m) => return Ok(m),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
+    }
+
+    /// Start memcached on `ip:port` exactly (used to bring a node back on its old port).
+    pub fn start_at(ip: &str, port: u16, extra: &[&str]) -> io::Result<Memcached> {
+        let mut args: Vec<String> = vec![
+            "-l".into(),
+            ip.into(),
+            "-p".into(),
+            port.to_string(),
+            "-U".into(),
+            "0".into(),
+            "-m".into(),
+            "64".into(),
+            "-t".into(),
+            "2".into(),
+            "-c".into(),
+            "1024".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        // memcached refuses to run as root without -u.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            args.push("-u".into());
+            args.push("root".into());
+        }
+        let child = Command::new(memcached_bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot run {}: {e}", memcached_bin()))
+            })?;
+        let mut m = Memcached {
+            child: Some(child),
+            ip: ip.to_string(),
+            port,
+            args,
+        };
+        m.wait_ready(Duration::from_secs(5))?;
+        Ok(m)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    return Err(io::Error::other(format!(
+                        "memcached on {} exited: {status}",
+                        self.addr()
+                    )));
+                }
+            }
+            if self
+                .command("version")
+                .map(|r| r.starts_with("VERSION"))
+                .unwrap_or(false)
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("memcached on {} did not answer", self.addr()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The IP it listens on.
+    pub fn ip(&self) -> &str {
+        &self.ip
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ip:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+
+    /// Send one text command and return the reply up to and including the line
+    /// that ends it (`END`, `STORED`, `VERSION ...`, ...). For test assertions.
+    pub fn command(&self, line: &str) -> io::Result<String> {
+        let mut s = TcpStream::connect((self.ip.as_str(), self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(line.as_bytes())?;
+        s.write_all(b"\r\n")?;
+        let mut r = BufReader::new(s);
+        let multi_line = ["get ", "gets ", "stats", "config "]
+            .iter()
+            .any(|p| line.starts_with(p));
+        let mut out = String::new();
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l)? == 0 {
+                break;
+            }
+            out.push_str(&l);
+            let t = l.trim_end();
+            let last = !multi_line
+                || t == "END"
+                || t == "ERROR"
+                || t.starts_with("CLIENT_ERROR")
+                || t.starts_with("SERVER_ERROR");
+            if last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The raw value stored under `key` on this server (a plain `get`), for
+    /// finding where a client placed a key.
+    pub fn get_raw(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let mut s = TcpStream::connect((self.ip.as_str(), self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut req = b"get ".to_vec();
+        req.extend_from_slice(key);
+        req.extend_from_slice(b"\r\n");
+        s.write_all(&req)?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf == b"END\r\n" {
+                return Ok(None);
+            }
+            if buf.ends_with(b"\r\nEND\r\n") {
+                let eol = buf.iter().position(|&b| b == b'\n').unwrap_or(0);
+                let header = String::from_utf8_lossy(&buf[..eol]).to_string();
+                let len: usize = header
+                    .trim_end()
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| io::Error::other(format!("bad header {header:?}")))?;
+                if buf.len() >= eol + 1 + len + 7 {
+                    return Ok(Some(buf[eol + 1..eol + 1 + len].to_vec()));
+                }
+            }
+        }
+    }
+
+    /// Kill the process now (the port stays remembered for [`Memcached::restart`]).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Start it again on the same address and port (after [`Memcached::kill`]).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        let child = Command::new(memcached_bin())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(5))
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,9 @@
+//! Real memcached processes and an emulated ElastiCache configuration endpoint,
+//! for tests, benchmarks and local development (`cargo run --example local_cluster`).
+//!
+//! Only the configuration endpoint is emulated (only AWS runs one); the cache
+//! nodes are real `memcached` processes on 127.0.0.1 and random free ports.
+
+pub mod memcached;
+
+pub use memcached::Memcached;
