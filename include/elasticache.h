@@ -153,6 +153,16 @@ uint32_t elasticache_last_error_message(char *buf, size_t len, size_t *out_n);
 const char *elasticache_version(void);
 
 /*
+ The fork generation of this process: 0 in the process that loaded the
+ library, one more in a child after each `fork()`. The library's own
+ `pthread_atfork` handler (registered when the library is loaded) bumps it;
+ clients compare it to decide that sockets opened before the fork belong to
+ the parent and must not be used. Exposed so that programs (and our tests)
+ can check that the handler is in place, including in static links.
+ */
+uint64_t elasticache_fork_generation(void);
+
+/*
  Discover the nodes behind the configuration endpoint `endpoint`
  ("host:port", port 11211 when omitted) and store a new config object in
  `*out`. The first call for an endpoint in this process connects and asks

@@ -89,7 +89,7 @@ impl Command {
 }
 
 /// How to talk to a configuration endpoint.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DiscoveryOptions {
     /// Connect timeout, read/write timeout (the latter bounds the whole conversation).
     pub connect: ConnectOptions,
@@ -97,15 +97,6 @@ pub struct DiscoveryOptions {
     /// to `config get cluster` and has no legacy item: plain memcached, local
     /// development), use the endpoint itself as the only node instead of failing.
     pub ignore_cluster_errors: bool,
-}
-
-impl Default for DiscoveryOptions {
-    fn default() -> Self {
-        DiscoveryOptions {
-            connect: ConnectOptions::default(),
-            ignore_cluster_errors: false,
-        }
-    }
 }
 
 /// What one discovery produced.

@@ -61,3 +61,14 @@ pub unsafe extern "C" fn elasticache_last_error_message(
 pub extern "C" fn elasticache_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+/// The fork generation of this process: 0 in the process that loaded the
+/// library, one more in a child after each `fork()`. The library's own
+/// `pthread_atfork` handler (registered when the library is loaded) bumps it;
+/// clients compare it to decide that sockets opened before the fork belong to
+/// the parent and must not be used. Exposed so that programs (and our tests)
+/// can check that the handler is in place, including in static links.
+#[no_mangle]
+pub extern "C" fn elasticache_fork_generation() -> u64 {
+    call_infallible(0, crate::registry::generation)
+}
