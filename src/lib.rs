@@ -14,6 +14,7 @@ pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod options;
+pub mod protocol;
 pub mod registry;
 pub mod ring;
 pub mod testkit;
