@@ -112,16 +112,46 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
+ The storage commands, which send a data block.
+ */
+typedef struct StoreCommand StoreCommand;
+
+/*
+ A client over a cluster. Safe to share between threads: every operation
+ may be called concurrently on one client. Free with `elasticache_client_free`
+ once no call is running on it.
+ */
+typedef struct elasticache_client elasticache_client;
+
+/*
  A cluster configuration: version and nodes. Immutable; safe to read from
  many threads; free once with `elasticache_config_free`.
  */
 typedef struct elasticache_config elasticache_config;
 
 /*
+ The result of a multi-key call: one entry per key, in the order given.
+ Owned by the caller, freed with `elasticache_multi_free`. Immutable.
+ */
+typedef struct elasticache_multi elasticache_multi;
+
+/*
  A set of options, each settable by name (see `elasticache_options_set`).
  Not thread-safe to modify; once built it is only read, and may be shared.
  */
 typedef struct elasticache_options elasticache_options;
+
+/*
+ Per-node results of `stats` or `version`. Owned by the caller, freed with
+ `elasticache_stats_free`. Immutable.
+ */
+typedef struct elasticache_stats elasticache_stats;
+
+/*
+ A value read from the cache: bytes, flags and cas id. Owned by the caller,
+ freed with `elasticache_value_free`. Immutable; safe to read from many threads.
+ */
+typedef struct elasticache_value elasticache_value;
 
 #ifdef __cplusplus
 extern "C" {
@@ -161,6 +191,376 @@ const char *elasticache_version(void);
  can check that the handler is in place, including in static links.
  */
 uint64_t elasticache_fork_generation(void);
+
+/*
+ Create a client for the cluster behind the configuration endpoint
+ `endpoint` ("host:port"). The node list comes from the process-global node
+ cache (discovered on the first call for the endpoint in the process) and is
+ refreshed every `refresh_interval`. `options` may be NULL (defaults:
+ ketama, one_at_a_time, nodes named by IP, as django-elasticache).
+
+ # Safety
+ `endpoint` NUL-terminated; `options` NULL or live; `out` valid for a write.
+ */
+uint32_t elasticache_client_new(const char *endpoint,
+                                const elasticache_options *options,
+                                elasticache_client **out);
+
+/*
+ Create a client over a fixed list of `n` servers ("host:port", port 11211
+ when omitted), as pylibmc does. `weights` is NULL or `n` weights (used by
+ `ketama_weighted`). The host strings are hashed exactly as given.
+
+ # Safety
+ `servers` points to `n` NUL-terminated strings; `weights` NULL or `n` values;
+ `options` NULL or live; `out` valid for a write.
+ */
+uint32_t elasticache_client_new_servers(const char *const *servers,
+                                        size_t n,
+                                        const uint32_t *weights,
+                                        const elasticache_options *options,
+                                        elasticache_client **out);
+
+/*
+ Free a client and close its connections. NULL is accepted and ignored.
+
+ # Safety
+ `client` NULL or from `elasticache_client_new*`, freed once, with no call running on it.
+ */
+void elasticache_client_free(elasticache_client *client);
+
+/*
+ Re-discover the cluster now and apply a changed node list (connections to
+ nodes that stay are kept). On failure the last good list keeps serving.
+
+ # Safety
+ `client` must be live.
+ */
+uint32_t elasticache_client_refresh(const elasticache_client *client);
+
+/*
+ Read `key`. On a hit, `*out` receives a value to free with
+ `elasticache_value_free`; on a miss the call returns NOT_FOUND and `*out` is
+ untouched. A bad key returns BAD_KEY without contacting any server.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
+ */
+uint32_t elasticache_get(const elasticache_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         elasticache_value **out);
+
+/*
+ Like `elasticache_get`, also reading the cas id (`elasticache_value_cas`).
+
+ # Safety
+ As for `elasticache_get`.
+ */
+uint32_t elasticache_gets(const elasticache_client *client,
+                          const uint8_t *key,
+                          size_t key_len,
+                          elasticache_value **out);
+
+/*
+ Read `key` straight into the caller's buffer `buf` of `cap` bytes: no
+ value object, one call (what the Python binding uses). On a hit `*len`,
+ `*flags` and `*cas` (each may be NULL) are written; when the value does not
+ fit, BUFFER_TOO_SMALL is returned with `*len` set to the size needed (call
+ again with a larger buffer). NOT_FOUND on a miss.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `buf` writable for `cap`
+ bytes (or NULL with `cap == 0`); outputs NULL or valid.
+ */
+uint32_t elasticache_get_into(const elasticache_client *client,
+                              const uint8_t *key,
+                              size_t key_len,
+                              uint8_t *buf,
+                              size_t cap,
+                              size_t *len,
+                              uint32_t *flags,
+                              uint64_t *cas);
+
+/*
+ The value's bytes (valid until `elasticache_value_free`; NULL for NULL).
+
+ # Safety
+ `value` NULL or live.
+ */
+const uint8_t *elasticache_value_data(const elasticache_value *value);
+
+/*
+ The value's length in bytes (0 for NULL).
+
+ # Safety
+ `value` NULL or live.
+ */
+size_t elasticache_value_len(const elasticache_value *value);
+
+/*
+ The flags stored with the value (0 for NULL).
+
+ # Safety
+ `value` NULL or live.
+ */
+uint32_t elasticache_value_flags(const elasticache_value *value);
+
+/*
+ The cas id (set by `elasticache_gets`; 0 otherwise and for NULL).
+
+ # Safety
+ `value` NULL or live.
+ */
+uint64_t elasticache_value_cas(const elasticache_value *value);
+
+/*
+ Free a value. NULL is accepted and ignored.
+
+ # Safety
+ `value` NULL or from this library, freed once.
+ */
+void elasticache_value_free(elasticache_value *value);
+
+/*
+ Store only if the item's cas id is still `cas` (from `elasticache_gets`):
+ EXISTS when it changed, NOT_FOUND when the key is gone.
+
+ # Safety
+ As for `elasticache_set`.
+ */
+uint32_t elasticache_cas(const elasticache_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t exptime,
+                         uint64_t cas);
+
+/*
+ Delete `key`; NOT_FOUND on a miss.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes.
+ */
+uint32_t elasticache_delete(const elasticache_client *client, const uint8_t *key, size_t key_len);
+
+/*
+ Add `delta` to the decimal number stored under `key` (wrapping at 2^64)
+ and store the result in `*new_value` (may be NULL). NOT_FOUND on a miss;
+ CLIENT_ERROR when the value is not a number.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `new_value` NULL or valid.
+ */
+uint32_t elasticache_incr(const elasticache_client *client,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t delta,
+                          uint64_t *new_value);
+
+/*
+ Subtract `delta` (stopping at 0); otherwise as `elasticache_incr`.
+
+ # Safety
+ As for `elasticache_incr`.
+ */
+uint32_t elasticache_decr(const elasticache_client *client,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t delta,
+                          uint64_t *new_value);
+
+/*
+ Give `key` a new expiry; NOT_FOUND on a miss.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes.
+ */
+uint32_t elasticache_touch(const elasticache_client *client,
+                           const uint8_t *key,
+                           size_t key_len,
+                           int64_t exptime);
+
+/*
+ Invalidate every item on every node (after `delay` seconds when non-zero).
+
+ # Safety
+ `client` live.
+ */
+uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay);
+
+/*
+ Copy the "host:port" of the node that owns `key` now into `buf` (NUL
+ terminated; `*out_n` gets the length without the NUL).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `buf` writable for `len`; `out_n` NULL or valid.
+ */
+uint32_t elasticache_server_for_key(const elasticache_client *client,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_n);
+
+/*
+ Read `n` keys with one request per node (every node is written before any
+ is read). `*out` receives a result object with one entry per key, in order,
+ even when some nodes failed; read it with `elasticache_multi_item`. The
+ call itself fails only on bad arguments.
+
+ # Safety
+ `client` live; `keys` and `key_lens` hold `n` entries (each key readable for
+ its length); `out` valid for a write.
+ */
+uint32_t elasticache_get_multi(const elasticache_client *client,
+                               const uint8_t *const *keys,
+                               const size_t *key_lens,
+                               size_t n,
+                               bool with_cas,
+                               elasticache_multi **out);
+
+/*
+ The number of entries (0 for NULL).
+
+ # Safety
+ `multi` NULL or live.
+ */
+size_t elasticache_multi_count(const elasticache_multi *multi);
+
+/*
+ Entry `i`: returns its status (OK for a hit, NOT_FOUND for a miss, or the
+ error that key met, e.g. BAD_KEY, TIMEOUT, CONNECTION). On OK the outputs
+ (each may be NULL) receive the value's bytes (valid until
+ `elasticache_multi_free`), length, flags and cas id. The per-key error text
+ is available with `elasticache_multi_error`. An index out of range returns
+ INVALID_ARGUMENT.
+
+ # Safety
+ `multi` live; outputs NULL or valid.
+ */
+uint32_t elasticache_multi_item(const elasticache_multi *multi,
+                                size_t i,
+                                const uint8_t **data,
+                                size_t *len,
+                                uint32_t *flags,
+                                uint64_t *cas);
+
+/*
+ The error message of entry `i` (NULL when the entry is a hit or a miss, or
+ out of range). Valid until `elasticache_multi_free`.
+
+ # Safety
+ `multi` NULL or live.
+ */
+const char *elasticache_multi_error(const elasticache_multi *multi, size_t i);
+
+/*
+ Free a multi result. NULL is accepted and ignored.
+
+ # Safety
+ `multi` NULL or from this library, freed once.
+ */
+void elasticache_multi_free(elasticache_multi *multi);
+
+/*
+ Store `n` items with one write per node (`set`, or `add` when `add` is
+ true). `flags` is NULL (all 0) or `n` values; `statuses` is NULL or room
+ for `n` per-item statuses, written in every case. Returns OK when every item
+ was stored, else the status of the first item that failed (its message is
+ the last error).
+
+ # Safety
+ `client` live; `keys`, `key_lens`, `values`, `value_lens` hold `n` entries;
+ `flags` and `statuses` NULL or `n` entries.
+ */
+uint32_t elasticache_set_multi(const elasticache_client *client,
+                               const uint8_t *const *keys,
+                               const size_t *key_lens,
+                               const uint8_t *const *values,
+                               const size_t *value_lens,
+                               const uint32_t *flags,
+                               int64_t exptime,
+                               bool add,
+                               size_t n,
+                               uint32_t *statuses);
+
+/*
+ Delete `n` keys with one write per node. `statuses` as in
+ `elasticache_set_multi` (NOT_FOUND for a key that did not exist). Returns OK
+ when every key was deleted, else the first failing key's status.
+
+ # Safety
+ `client` live; `keys`, `key_lens` hold `n` entries; `statuses` NULL or `n` entries.
+ */
+uint32_t elasticache_delete_multi(const elasticache_client *client,
+                                  const uint8_t *const *keys,
+                                  const size_t *key_lens,
+                                  size_t n,
+                                  uint32_t *statuses);
+
+/*
+ Ask every node for `stats` (or `stats ARG` when `arg` is not NULL).
+ `*out` receives one entry per node, including failed ones.
+
+ # Safety
+ `client` live; `arg` NULL or NUL-terminated; `out` valid for a write.
+ */
+uint32_t elasticache_stats(const elasticache_client *client,
+                           const char *arg,
+                           elasticache_stats **out);
+
+/*
+ Ask every node for its `version`; each node gets one entry named "version".
+
+ # Safety
+ `client` live; `out` valid for a write.
+ */
+uint32_t elasticache_server_versions(const elasticache_client *client, elasticache_stats **out);
+
+/*
+ The number of nodes in a stats result (0 for NULL).
+
+ # Safety
+ `stats` NULL or live.
+ */
+size_t elasticache_stats_node_count(const elasticache_stats *stats);
+
+/*
+ Node `i` of a stats result: its "host:port", the status of the request to
+ it, and its number of entries (a failed node has one entry, "error").
+ Outputs may be NULL. INVALID_ARGUMENT for an index out of range.
+
+ # Safety
+ `stats` live; outputs NULL or valid.
+ */
+uint32_t elasticache_stats_node(const elasticache_stats *stats,
+                                size_t i,
+                                const char **server,
+                                uint32_t *status,
+                                size_t *entries);
+
+/*
+ Entry `j` of node `i`: its name and value (valid until `elasticache_stats_free`).
+
+ # Safety
+ `stats` live; `name` and `value` NULL or valid.
+ */
+uint32_t elasticache_stats_entry(const elasticache_stats *stats,
+                                 size_t i,
+                                 size_t j,
+                                 const char **name,
+                                 const char **value);
+
+/*
+ Free a stats result. NULL is accepted and ignored.
+
+ # Safety
+ `stats` NULL or from this library, freed once.
+ */
+void elasticache_stats_free(elasticache_stats *stats);
 
 /*
  Discover the nodes behind the configuration endpoint `endpoint`

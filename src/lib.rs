@@ -9,11 +9,13 @@
 //! modules place the key and speak the memcached protocol. [`ffi`] is the C layer:
 //! conversion and checks only.
 
+pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod options;
+pub mod pool;
 pub mod protocol;
 pub mod registry;
 pub mod ring;

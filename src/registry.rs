@@ -103,6 +103,7 @@ struct ClusterState {
     discoveries: u64,
     last_failure: Option<(Instant, Error)>,
     last_success: Option<Instant>,
+    rotation: usize,
 }
 
 impl Cluster {
@@ -157,16 +158,40 @@ impl Cluster {
         self.discover_locked(opts)
     }
 
-    /// Re-discover unless another thread finished a discovery since `since`
-    /// (then its result is used): for clients that all notice the same
-    /// broken node at once.
-    pub fn refresh_if_older(&self, since: Instant, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
+    /// Re-discover unless a discovery of this endpoint succeeded after `since`
+    /// (then that result is used): clients sharing the endpoint refresh once.
+    /// `known` nodes are asked first, one per call in turn, then the endpoint
+    /// itself with its DNS name resolved afresh, so a cluster replaced behind
+    /// DNS is found again while a down endpoint does not stop a refresh.
+    pub fn refresh_if_older(
+        &self,
+        since: Instant,
+        known: &[(String, u16)],
+        opts: &DiscoveryOptions,
+    ) -> Result<Arc<Config>> {
         let _turn = self.discovering.lock();
-        {
-            let st = self.state.lock();
+        let start = {
+            let mut st = self.state.lock();
             if let (Some(c), Some(t)) = (&st.config, st.last_success) {
                 if t > since {
                     return Ok(c.clone());
+                }
+            }
+            st.rotation = st.rotation.wrapping_add(1);
+            st.rotation
+        };
+        if !known.is_empty() {
+            let (host, port) = &known[start % known.len()];
+            // A node is asked strictly: it must answer with a config, never stand in for one.
+            let strict = DiscoveryOptions {
+                ignore_cluster_errors: false,
+                ..*opts
+            };
+            let command = self.state.lock().command;
+            let endpoint = transport::join_host_port(host, *port);
+            if let Ok(found) = discovery::discover(&endpoint, &strict, command) {
+                if found.command.is_some() {
+                    return self.apply_result(Ok(found));
                 }
             }
         }
@@ -176,6 +201,10 @@ impl Cluster {
     fn discover_locked(&self, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
         let command = self.state.lock().command;
         let result = discovery::discover(&self.endpoint, opts, command);
+        self.apply_result(result)
+    }
+
+    fn apply_result(&self, result: Result<discovery::Discovered>) -> Result<Arc<Config>> {
         let mut st = self.state.lock();
         st.discoveries += 1;
         match result {

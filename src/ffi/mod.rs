@@ -9,6 +9,7 @@
 //! `ELASTICACHE_STATUS_INVALID_ARGUMENT`; every `_free` accepts NULL.
 
 pub mod boundary;
+pub mod client;
 pub mod config;
 pub mod options;
 

@@ -1,0 +1,1176 @@
+//! The client: every memcached operation over the discovered (or given) nodes.
+//!
+//! A [`Client`] holds a [`Topology`] (nodes, their pools, the ring) behind a
+//! read-mostly lock; an operation clones the `Arc`, picks the node, checks a
+//! connection out, does one write and reads until its reply is complete.
+//! Multi-key operations group keys by node, write every node's request before
+//! reading any reply, and report a result per key.
+//!
+//! Maintenance (applying a refreshed node list, ejecting and reviving nodes,
+//! starting over after `fork()`) happens on the calling thread when due, one
+//! thread at a time, while other threads carry on with the topology they have.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::discovery::Config;
+use crate::error::{Error, Result};
+use crate::options::{NodeNaming, Options};
+use crate::pool::{Conn, NodeAddr, NodePool};
+use crate::protocol::{self, Parse, Reply, StoreCommand};
+use crate::registry::{self, Cluster};
+use crate::ring::{Ring, ServerSpec};
+
+/// A value read from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The value's bytes.
+    pub value: Vec<u8>,
+    /// The flags stored with it (pylibmc and pymemcache keep the value's type here).
+    pub flags: u32,
+    /// The cas id (0 unless read with `gets`).
+    pub cas: u64,
+}
+
+/// One node and where it sits in the topology, for `stats`/`version` results.
+pub type PerNode<T> = Vec<(String, Result<T>)>;
+
+#[derive(Debug)]
+struct Topology {
+    fork_gen: u64,
+    cluster: Option<Arc<Cluster>>,
+    config: Option<Arc<Config>>,
+    specs: Vec<ServerSpec>,
+    nodes: Vec<Arc<NodePool>>,
+    ring: Ring,
+}
+
+/// A memcached client over a cluster. One client is safe to share between threads.
+#[derive(Debug)]
+pub struct Client {
+    opts: Options,
+    topo: RwLock<Arc<Topology>>,
+    maintaining: Mutex<()>,
+    epoch: Instant,
+    /// Milliseconds since `epoch` at which maintenance is next due (refresh or revival).
+    next_check_ms: AtomicU64,
+    /// Milliseconds since `epoch` at which the node list is next refreshed.
+    next_refresh_ms: AtomicU64,
+}
+
+const NEVER: u64 = u64::MAX;
+
+fn specs_from_config(config: &Config, naming: NodeNaming) -> (Vec<ServerSpec>, Vec<NodeAddr>) {
+    config
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = match naming {
+                NodeNaming::Ip if !n.ip.is_empty() => n.ip.clone(),
+                _ if n.host.is_empty() => n.ip.clone(),
+                _ => n.host.clone(),
+            };
+            (
+                ServerSpec {
+                    host: name,
+                    port: n.port,
+                    weight: 1,
+                },
+                NodeAddr {
+                    host: n.connect_host().to_string(),
+                    port: n.port,
+                },
+            )
+        })
+        .unzip()
+}
+
+impl Client {
+    /// A client for the cluster behind a configuration endpoint. The node list
+    /// comes from the process-global cache (discovered on the first call for
+    /// this endpoint in the process) and is refreshed every `refresh_interval`.
+    pub fn from_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
+        let cluster = registry::cluster(endpoint)?;
+        let config = cluster.get_or_discover(&opts.discovery_options())?;
+        let (specs, addrs) = specs_from_config(&config, opts.node_naming);
+        let client = Client::build(opts, Some(cluster), Some(config), specs, addrs);
+        Ok(client)
+    }
+
+    /// A client over a fixed list of servers (`ServerSpec::host` is both the
+    /// name hashed onto the ring and the address connected to).
+    pub fn from_servers(servers: Vec<ServerSpec>, opts: Options) -> Result<Client> {
+        if servers.is_empty() {
+            return Err(Error::NoServers {
+                detail: "the server list is empty".into(),
+            });
+        }
+        let addrs = servers
+            .iter()
+            .map(|s| NodeAddr {
+                host: s.host.clone(),
+                port: s.port,
+            })
+            .collect();
+        Ok(Client::build(opts, None, None, servers, addrs))
+    }
+
+    fn build(
+        opts: Options,
+        cluster: Option<Arc<Cluster>>,
+        config: Option<Arc<Config>>,
+        specs: Vec<ServerSpec>,
+        addrs: Vec<NodeAddr>,
+    ) -> Client {
+        let nodes = addrs
+            .into_iter()
+            .map(|a| {
+                Arc::new(NodePool::new(
+                    a,
+                    opts.connect_options(),
+                    opts.max_connections_per_node,
+                ))
+            })
+            .collect::<Vec<_>>();
+        let ring = Ring::new(&specs, opts.distribution, opts.hash);
+        let refreshing = cluster.is_some() && !opts.refresh_interval.is_zero();
+        let client = Client {
+            topo: RwLock::new(Arc::new(Topology {
+                fork_gen: registry::generation(),
+                cluster,
+                config,
+                specs,
+                nodes,
+                ring,
+            })),
+            maintaining: Mutex::new(()),
+            epoch: Instant::now(),
+            next_check_ms: AtomicU64::new(NEVER),
+            next_refresh_ms: AtomicU64::new(NEVER),
+            opts,
+        };
+        if refreshing {
+            let at = client.now_ms() + client.opts.refresh_interval.as_millis() as u64;
+            client.next_refresh_ms.store(at, Ordering::Release);
+            client.next_check_ms.store(at, Ordering::Release);
+        }
+        client
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    #[inline]
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn schedule_check(&self, at_ms: u64) {
+        self.next_check_ms.fetch_min(at_ms, Ordering::AcqRel);
+    }
+
+    /// The current topology, after any maintenance that is due.
+    #[inline]
+    fn topology(&self) -> Result<Arc<Topology>> {
+        let t = self.topo.read().clone();
+        if t.fork_gen != registry::generation() {
+            return Ok(self.after_fork(&t));
+        }
+        if self.now_ms() >= self.next_check_ms.load(Ordering::Acquire) {
+            return Ok(self.maintain());
+        }
+        Ok(t)
+    }
+
+    /// In a child after fork: fresh pools for the same nodes; the parent's
+    /// sockets are leaked, never used, never closed (closing a TLS session
+    /// would write to the parent's connection).
+    #[cold]
+    fn after_fork(&self, old: &Arc<Topology>) -> Arc<Topology> {
+        let mut slot = self.topo.write();
+        if slot.fork_gen == registry::generation() {
+            return slot.clone();
+        }
+        let cluster = old
+            .cluster
+            .as_ref()
+            .and_then(|c| registry::cluster(c.endpoint()).ok());
+        let nodes = old
+            .nodes
+            .iter()
+            .map(|n| {
+                Arc::new(NodePool::new(
+                    n.addr().clone(),
+                    self.opts.connect_options(),
+                    self.opts.max_connections_per_node,
+                ))
+            })
+            .collect();
+        let fresh = Arc::new(Topology {
+            fork_gen: registry::generation(),
+            cluster,
+            config: old.config.clone(),
+            specs: old.specs.clone(),
+            nodes,
+            ring: Ring::new(&old.specs, self.opts.distribution, self.opts.hash),
+        });
+        let parent = std::mem::replace(&mut *slot, fresh.clone());
+        std::mem::forget(parent);
+        fresh
+    }
+
+    /// Refresh the node list and revive ejected nodes when due. Only one
+    /// thread does it; the others keep the topology they have.
+    #[cold]
+    fn maintain(&self) -> Arc<Topology> {
+        let Some(_guard) = self.maintaining.try_lock() else {
+            return self.topo.read().clone();
+        };
+        let now = self.now_ms();
+        if now < self.next_check_ms.load(Ordering::Acquire) {
+            return self.topo.read().clone();
+        }
+        self.next_check_ms.store(NEVER, Ordering::Release);
+        let current = self.topo.read().clone();
+        let mut changed_config = None;
+        if now >= self.next_refresh_ms.load(Ordering::Acquire) {
+            if let Some(cluster) = &current.cluster {
+                let since = Instant::now()
+                    .checked_sub(self.opts.refresh_interval.min(Duration::from_secs(1)))
+                    .unwrap_or(self.epoch);
+                let known: Vec<(String, u16)> = current
+                    .nodes
+                    .iter()
+                    .map(|n| (n.addr().host.clone(), n.addr().port))
+                    .collect();
+                // A failed refresh keeps the last good list; the next try is in one interval.
+                if let Ok(cfg) =
+                    cluster.refresh_if_older(since, &known, &self.opts.discovery_options())
+                {
+                    if current
+                        .config
+                        .as_ref()
+                        .map_or(true, |c| !Arc::ptr_eq(c, &cfg))
+                    {
+                        changed_config = Some(cfg);
+                    }
+                }
+            }
+            let next = now + self.opts.refresh_interval.as_millis() as u64;
+            self.next_refresh_ms.store(next, Ordering::Release);
+            self.schedule_check(next);
+        }
+        let revived = current
+            .nodes
+            .iter()
+            .fold(false, |acc, n| n.revive_if_due() | acc);
+        let ejected_now = current.nodes.iter().any(|n| n.is_ejected());
+        // Revival times still pending keep maintenance scheduled.
+        for n in &current.nodes {
+            if let Some(until) = n.ejected_until() {
+                let ms = until.saturating_duration_since(self.epoch).as_millis() as u64;
+                self.schedule_check(ms);
+            }
+        }
+        let needs_ring = revived || ejected_now || current.nodes.len() != current.specs.len();
+        if changed_config.is_none() && !needs_ring && !self.ring_is_stale(&current) {
+            return current;
+        }
+        let fresh = Arc::new(match changed_config {
+            Some(cfg) => self.apply_config(&current, cfg),
+            None => self.rebuild_ring(&current),
+        });
+        *self.topo.write() = fresh.clone();
+        fresh
+    }
+
+    fn ring_is_stale(&self, t: &Topology) -> bool {
+        // The ring leaves out ejected nodes only with remove_failed.
+        self.opts.remove_failed && t.nodes.iter().any(|n| n.ejection_flag())
+    }
+
+    fn live_mask(&self, nodes: &[Arc<NodePool>]) -> Vec<bool> {
+        nodes
+            .iter()
+            .map(|n| !(self.opts.remove_failed && n.is_ejected()))
+            .collect()
+    }
+
+    fn rebuild_ring(&self, t: &Topology) -> Topology {
+        let live = self.live_mask(&t.nodes);
+        Topology {
+            fork_gen: t.fork_gen,
+            cluster: t.cluster.clone(),
+            config: t.config.clone(),
+            specs: t.specs.clone(),
+            nodes: t.nodes.clone(),
+            ring: Ring::with_live(&t.specs, &live, self.opts.distribution, self.opts.hash),
+        }
+    }
+
+    /// A new node list: nodes that stay keep their pools (and connections).
+    fn apply_config(&self, t: &Topology, cfg: Arc<Config>) -> Topology {
+        let (specs, addrs) = specs_from_config(&cfg, self.opts.node_naming);
+        let nodes: Vec<Arc<NodePool>> = addrs
+            .into_iter()
+            .map(|a| {
+                t.nodes
+                    .iter()
+                    .find(|n| *n.addr() == a)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Arc::new(NodePool::new(
+                            a,
+                            self.opts.connect_options(),
+                            self.opts.max_connections_per_node,
+                        ))
+                    })
+            })
+            .collect();
+        let live = self.live_mask(&nodes);
+        Topology {
+            fork_gen: t.fork_gen,
+            cluster: t.cluster.clone(),
+            config: Some(cfg),
+            ring: Ring::with_live(&specs, &live, self.opts.distribution, self.opts.hash),
+            specs,
+            nodes,
+        }
+    }
+
+    /// Re-discover now (through the shared node cache) and apply a changed list.
+    pub fn refresh(&self) -> Result<()> {
+        let t = self.topology()?;
+        let Some(cluster) = &t.cluster else {
+            return Ok(());
+        };
+        cluster.refresh(&self.opts.discovery_options())?;
+        self.next_refresh_ms.store(0, Ordering::Release);
+        self.next_check_ms.store(0, Ordering::Release);
+        self.maintain_blocking();
+        Ok(())
+    }
+
+    fn maintain_blocking(&self) {
+        let _g = self.maintaining.lock();
+        let current = self.topo.read().clone();
+        if let Some(cluster) = &current.cluster {
+            if let Some(cfg) = cluster.config() {
+                if current
+                    .config
+                    .as_ref()
+                    .map_or(true, |c| !Arc::ptr_eq(c, &cfg))
+                {
+                    *self.topo.write() = Arc::new(self.apply_config(&current, cfg));
+                }
+            }
+        }
+        let next = self
+            .now_ms()
+            .saturating_add(self.opts.refresh_interval.as_millis() as u64);
+        if current.cluster.is_some() && !self.opts.refresh_interval.is_zero() {
+            self.next_refresh_ms.store(next, Ordering::Release);
+            self.next_check_ms.store(next, Ordering::Release);
+        } else {
+            self.next_refresh_ms.store(NEVER, Ordering::Release);
+            self.next_check_ms.store(NEVER, Ordering::Release);
+        }
+    }
+
+    /// A node failed: count it (ejecting it at the limit) and ask for an early
+    /// refresh, so a replaced node is learnt about while the client runs.
+    fn node_failed(&self, node: &NodePool) {
+        if node.record_failure(self.opts.failure_limit, self.opts.retry_timeout) {
+            self.schedule_check(0);
+        }
+        let refreshing =
+            !self.opts.refresh_interval.is_zero() && self.topo.read().cluster.is_some();
+        if refreshing {
+            // At most about once a second however many operations fail.
+            let soon = self.now_ms() + 1000.min(self.opts.refresh_interval.as_millis() as u64);
+            if self.next_refresh_ms.load(Ordering::Acquire) > soon {
+                self.next_refresh_ms.store(soon, Ordering::Release);
+                self.schedule_check(soon);
+            }
+        }
+    }
+
+    /// The labels (`host:port`) of the current nodes, in ring order.
+    pub fn servers(&self) -> Result<Vec<String>> {
+        Ok(self
+            .topology()?
+            .nodes
+            .iter()
+            .map(|n| n.label().to_string())
+            .collect())
+    }
+
+    /// The node (`host:port`) that owns `key` now.
+    pub fn server_for(&self, key: &[u8]) -> Result<String> {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        let i = t.ring.owner(key).ok_or_else(|| no_servers(&t))?;
+        Ok(t.nodes[i].label().to_string())
+    }
+
+    fn owner<'t>(&self, t: &'t Topology, key: &[u8]) -> Result<&'t Arc<NodePool>> {
+        let i = t.ring.owner(key).ok_or_else(|| no_servers(t))?;
+        let node = &t.nodes[i];
+        if node.is_ejected() {
+            return Err(Error::ServerDead {
+                addr: node.label().to_string(),
+            });
+        }
+        Ok(node)
+    }
+
+    /// Run one request/reply exchange on `node`, keeping the connection when it
+    /// is clean and counting node failures.
+    fn exchange<T>(
+        &self,
+        node: &NodePool,
+        op: &'static str,
+        f: impl FnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = match node.checkout(op) {
+            Ok(c) => c,
+            Err(e) => {
+                if e.is_node_failure() {
+                    self.node_failed(node);
+                }
+                return Err(e);
+            }
+        };
+        match f(&mut conn) {
+            Ok(v) => {
+                node.checkin(conn);
+                node.record_success();
+                Ok(v)
+            }
+            Err(e) => {
+                if e.is_node_failure() {
+                    node.discard(conn);
+                    self.node_failed(node);
+                } else {
+                    node.record_success();
+                    node.checkin(conn);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn keyed<T>(
+        &self,
+        key: &[u8],
+        op: &'static str,
+        f: impl FnOnce(&mut Conn, &str) -> Result<T>,
+    ) -> Result<T> {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        let node = self.owner(&t, key)?;
+        self.exchange(node, op, |c| f(c, node.label()))
+    }
+
+    /// Read a value; `Ok(None)` on a miss.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Item>> {
+        self.get_inner(key, false)
+    }
+
+    /// Read a value with its cas id; `Ok(None)` on a miss.
+    pub fn gets(&self, key: &[u8]) -> Result<Option<Item>> {
+        self.get_inner(key, true)
+    }
+
+    fn get_inner(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+        let op = if with_cas { "gets" } else { "get" };
+        self.keyed(key, op, |conn, label| {
+            protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
+            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            let mut found = None;
+            conn.read_until(label, op, |r| match r {
+                Reply::Value {
+                    key: k,
+                    flags,
+                    cas,
+                    data,
+                } if k == key && found.is_none() => {
+                    found = Some(Item {
+                        value: data.to_vec(),
+                        flags,
+                        cas: cas.unwrap_or(0),
+                    });
+                    Ok(None)
+                }
+                Reply::End => Ok(Some(())),
+                other => Err(unexpected(label, op, other)),
+            })?;
+            Ok(found)
+        })
+    }
+
+    /// `set`, `add`, `replace`, `append`, `prepend` or `cas` (with `cas_id`).
+    /// `Err(NotStored)` when the condition failed, `Err(Exists)` on a cas
+    /// conflict, `Err(NotFound)` for cas on a missing key.
+    pub fn store(
+        &self,
+        cmd: StoreCommand,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+        cas_id: u64,
+    ) -> Result<()> {
+        if value.len() > self.opts.max_value_size {
+            protocol::check_key(key)?;
+            return Err(Error::TooBig {
+                len: value.len(),
+                max: self.opts.max_value_size,
+            });
+        }
+        let op = cmd.name();
+        self.keyed(key, op, |conn, label| {
+            protocol::encode_store(
+                &mut conn.wbuf,
+                cmd,
+                key,
+                flags,
+                exptime,
+                value,
+                cas_id,
+                false,
+            );
+            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            // A refused store is an answer, not a broken stream: consume it.
+            conn.read_until(label, op, |r| match store_reply(label, op, r) {
+                Err(e @ Error::Protocol { .. }) => Err(e),
+                other => Ok(Some(other)),
+            })?
+        })
+    }
+
+    /// `set`: store unconditionally.
+    pub fn set(&self, key: &[u8], value: &[u8], flags: u32, exptime: i64) -> Result<()> {
+        self.store(StoreCommand::Set, key, value, flags, exptime, 0)
+    }
+
+    /// Delete a key; `Err(NotFound)` on a miss.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.keyed(key, "delete", |conn, label| {
+            protocol::encode_delete(&mut conn.wbuf, key, false);
+            conn.flush().map_err(|e| Error::io(label, "delete", e))?;
+            conn.read_until(label, "delete", |r| match r {
+                Reply::Deleted => Ok(Some(Ok(()))),
+                Reply::NotFound => Ok(Some(Err(Error::NotFound))),
+                other => Err(unexpected(label, "delete", other)),
+            })?
+        })
+    }
+
+    /// `incr` (or `decr` when `incr` is false) by `delta`; the new value.
+    /// `Err(NotFound)` on a miss; decr stops at 0; a non-numeric value gives
+    /// `Err(Client)` with the server's text.
+    pub fn arith(&self, key: &[u8], incr: bool, delta: u64) -> Result<u64> {
+        let op = if incr { "incr" } else { "decr" };
+        self.keyed(key, op, |conn, label| {
+            protocol::encode_arith(&mut conn.wbuf, incr, key, delta, false);
+            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            conn.read_until(label, op, |r| match r {
+                Reply::Number(n) => Ok(Some(Ok(n))),
+                Reply::NotFound => Ok(Some(Err(Error::NotFound))),
+                other => Err(unexpected(label, op, other)),
+            })?
+        })
+    }
+
+    /// Set a new expiry; `Err(NotFound)` on a miss.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> Result<()> {
+        self.keyed(key, "touch", |conn, label| {
+            protocol::encode_touch(&mut conn.wbuf, key, exptime, false);
+            conn.flush().map_err(|e| Error::io(label, "touch", e))?;
+            conn.read_until(label, "touch", |r| match r {
+                Reply::Touched => Ok(Some(Ok(()))),
+                Reply::NotFound => Ok(Some(Err(Error::NotFound))),
+                other => Err(unexpected(label, "touch", other)),
+            })?
+        })
+    }
+
+    fn each_node<T>(
+        &self,
+        op: &'static str,
+        mut f: impl FnMut(&mut Conn, &str) -> Result<T>,
+    ) -> Result<PerNode<T>> {
+        let t = self.topology()?;
+        if t.nodes.is_empty() {
+            return Err(no_servers(&t));
+        }
+        Ok(t.nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.label().to_string(),
+                    self.exchange(n, op, |c| f(c, n.label())),
+                )
+            })
+            .collect())
+    }
+
+    /// `flush_all` on every node (after `delay` seconds when non-zero); the
+    /// first node error is returned after all nodes were tried.
+    pub fn flush_all(&self, delay: u32) -> Result<()> {
+        let results = self.each_node("flush_all", |conn, label| {
+            protocol::encode_flush_all(&mut conn.wbuf, delay, false);
+            conn.flush().map_err(|e| Error::io(label, "flush_all", e))?;
+            conn.read_until(label, "flush_all", |r| match r {
+                Reply::Ok => Ok(Some(())),
+                other => Err(unexpected(label, "flush_all", other)),
+            })
+        })?;
+        results.into_iter().try_for_each(|(_, r)| r)
+    }
+
+    /// Each node's `version`.
+    pub fn version(&self) -> Result<PerNode<String>> {
+        self.each_node("version", |conn, label| {
+            protocol::encode_version(&mut conn.wbuf);
+            conn.flush().map_err(|e| Error::io(label, "version", e))?;
+            conn.read_until(label, "version", |r| match r {
+                Reply::Version(v) => Ok(Some(String::from_utf8_lossy(v).into_owned())),
+                other => Err(unexpected(label, "version", other)),
+            })
+        })
+    }
+
+    /// Each node's `stats` (or `stats ARG`) as name/value pairs.
+    pub fn stats(&self, arg: Option<&str>) -> Result<PerNode<Vec<(String, String)>>> {
+        if let Some(a) = arg {
+            if a.is_empty() || a.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Err(Error::InvalidArgument(format!("bad stats argument {a:?}")));
+            }
+        }
+        self.each_node("stats", |conn, label| {
+            protocol::encode_stats(&mut conn.wbuf, arg.map(str::as_bytes));
+            conn.flush().map_err(|e| Error::io(label, "stats", e))?;
+            let mut out = Vec::new();
+            conn.read_until(label, "stats", |r| match r {
+                Reply::Stat { name, value } => {
+                    out.push((
+                        String::from_utf8_lossy(name).into_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    ));
+                    Ok(None)
+                }
+                Reply::End => Ok(Some(())),
+                other => Err(unexpected(label, "stats", other)),
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Read many keys with one request per node; a result per key, in order.
+    pub fn get_multi(&self, keys: &[&[u8]], with_cas: bool) -> Vec<Result<Option<Item>>> {
+        let op = if with_cas { "gets" } else { "get" };
+        let mut results: Vec<Result<Option<Item>>> = keys.iter().map(|_| Ok(None)).collect();
+        let Some((t, groups)) = self.group(keys, &mut results) else {
+            return results;
+        };
+        let mut batches = Vec::with_capacity(groups.len());
+        for (node, idxs) in groups {
+            let mut b = Batch::new(&t.nodes[node], idxs);
+            if let Some(conn) = b.conn.as_mut() {
+                protocol::encode_get(
+                    &mut conn.wbuf,
+                    with_cas,
+                    b.cursor.keys.iter().map(|&i| keys[i]),
+                );
+            }
+            batches.push(b);
+        }
+        self.run_batches(
+            &mut batches,
+            op,
+            &mut results,
+            |results, b, reply, label| match reply {
+                Reply::Value {
+                    key,
+                    flags,
+                    cas,
+                    data,
+                } => {
+                    while b.cursor < b.keys.len() && keys[b.keys[b.cursor]] != key {
+                        b.cursor += 1;
+                    }
+                    let Some(&i) = b.keys.get(b.cursor) else {
+                        return Err(Error::Protocol {
+                            addr: label.to_string(),
+                            op,
+                            detail: format!(
+                                "value for a key not asked for: {}",
+                                crate::error::quote_bytes(key, 260)
+                            ),
+                        });
+                    };
+                    results[i] = Ok(Some(Item {
+                        value: data.to_vec(),
+                        flags,
+                        cas: cas.unwrap_or(0),
+                    }));
+                    b.cursor += 1;
+                    Ok(false)
+                }
+                Reply::End => {
+                    b.cursor = b.keys.len();
+                    Ok(true)
+                }
+                other => Err(unexpected(label, op, other)),
+            },
+        );
+        results
+    }
+
+    /// Store many items (`set`, `add`, `replace`, ...) with one write per node;
+    /// a result per item, in order.
+    pub fn store_multi(
+        &self,
+        cmd: StoreCommand,
+        items: &[(&[u8], &[u8], u32, i64)],
+    ) -> Vec<Result<()>> {
+        let op = cmd.name();
+        let keys: Vec<&[u8]> = items.iter().map(|it| it.0).collect();
+        let mut results: Vec<Result<()>> = items
+            .iter()
+            .map(|it| {
+                if it.1.len() > self.opts.max_value_size {
+                    Err(Error::TooBig {
+                        len: it.1.len(),
+                        max: self.opts.max_value_size,
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let Some((t, groups)) = self.group(&keys, &mut results) else {
+            return results;
+        };
+        let mut batches = Vec::with_capacity(groups.len());
+        for (node, idxs) in groups {
+            let mut b = Batch::new(&t.nodes[node], idxs);
+            if let Some(conn) = b.conn.as_mut() {
+                for &i in &b.cursor.keys {
+                    let (k, v, flags, exp) = items[i];
+                    protocol::encode_store(&mut conn.wbuf, cmd, k, flags, exp, v, 0, false);
+                }
+            }
+            batches.push(b);
+        }
+        self.run_batches(
+            &mut batches,
+            op,
+            &mut results,
+            |results, b, reply, label| {
+                let Some(&i) = b.keys.get(b.cursor) else {
+                    return Err(unexpected(label, op, reply));
+                };
+                results[i] = store_reply(label, op, reply);
+                if let Err(e @ Error::Protocol { .. }) = &results[i] {
+                    return Err(e.clone());
+                }
+                b.cursor += 1;
+                Ok(b.cursor == b.keys.len())
+            },
+        );
+        results
+    }
+
+    /// Delete many keys with one write per node; a result per key (`Err(NotFound)` on a miss).
+    pub fn delete_multi(&self, keys: &[&[u8]]) -> Vec<Result<()>> {
+        let mut results: Vec<Result<()>> = keys.iter().map(|_| Ok(())).collect();
+        let Some((t, groups)) = self.group(keys, &mut results) else {
+            return results;
+        };
+        let mut batches = Vec::with_capacity(groups.len());
+        for (node, idxs) in groups {
+            let mut b = Batch::new(&t.nodes[node], idxs);
+            if let Some(conn) = b.conn.as_mut() {
+                for &i in &b.cursor.keys {
+                    protocol::encode_delete(&mut conn.wbuf, keys[i], false);
+                }
+            }
+            batches.push(b);
+        }
+        self.run_batches(
+            &mut batches,
+            "delete",
+            &mut results,
+            |results, b, reply, label| {
+                let Some(&i) = b.keys.get(b.cursor) else {
+                    return Err(unexpected(label, "delete", reply));
+                };
+                results[i] = match reply {
+                    Reply::Deleted => Ok(()),
+                    Reply::NotFound => Err(Error::NotFound),
+                    other => return Err(unexpected(label, "delete", other)),
+                };
+                b.cursor += 1;
+                Ok(b.cursor == b.keys.len())
+            },
+        );
+        results
+    }
+
+    /// Check keys (bad ones get their error in `results`, which must hold `Ok`
+    /// for the keys to send) and group the rest by owning node.
+    #[allow(clippy::type_complexity)]
+    fn group<T>(
+        &self,
+        keys: &[&[u8]],
+        results: &mut [Result<T>],
+    ) -> Option<(Arc<Topology>, Vec<(usize, Vec<usize>)>)> {
+        let t = match self.topology() {
+            Ok(t) => t,
+            Err(e) => {
+                results.iter_mut().for_each(|r| *r = Err(e.clone()));
+                return None;
+            }
+        };
+        // Index by node; most calls touch few nodes, so a small vector beats a map.
+        let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); t.nodes.len()];
+        for (i, key) in keys.iter().enumerate() {
+            if results[i].is_err() {
+                continue;
+            }
+            if let Err(e) = protocol::check_key(key) {
+                results[i] = Err(e);
+                continue;
+            }
+            match t.ring.owner(key) {
+                Some(n) if t.nodes[n].is_ejected() => {
+                    results[i] = Err(Error::ServerDead {
+                        addr: t.nodes[n].label().to_string(),
+                    })
+                }
+                Some(n) => by_node[n].push(i),
+                None => results[i] = Err(no_servers(&t)),
+            }
+        }
+        let groups = by_node
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Some((t, groups))
+    }
+
+    /// Write every batch's request, then read every batch's replies, handing
+    /// each reply to `on_reply` (which returns true when the batch is complete).
+    /// A batch whose node fails gives its unanswered keys that error.
+    fn run_batches<T>(
+        &self,
+        batches: &mut [Batch<'_>],
+        op: &'static str,
+        results: &mut [Result<T>],
+        mut on_reply: impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
+    ) {
+        let mut all_sent = true;
+        for b in batches.iter_mut() {
+            let Some(conn) = b.conn.as_mut() else {
+                continue;
+            };
+            match conn.send_nonblocking(0) {
+                Ok(n) => {
+                    b.sent = n;
+                    if n < conn.wbuf.len() {
+                        all_sent = false;
+                    } else {
+                        conn.wbuf.clear();
+                        b.sent = 0;
+                    }
+                }
+                Err(e) => b.error = Some(Error::io(b.node.label(), op, e)),
+            }
+        }
+        if all_sent {
+            // Every request is out and each node only has replies left to send,
+            // so reading the nodes one after another cannot deadlock.
+            for b in batches.iter_mut() {
+                if b.error.is_some() {
+                    continue;
+                }
+                let Some(conn) = b.conn.as_mut() else {
+                    continue;
+                };
+                let label = b.node.label();
+                let cursor = &mut b.cursor;
+                let r = conn.read_until(label, op, |reply| {
+                    on_reply(results, cursor, reply, label).map(|done| done.then_some(()))
+                });
+                if let Err(e) = r {
+                    b.error = Some(e);
+                }
+            }
+        } else {
+            self.poll_batches(batches, op, results, &mut on_reply);
+        }
+        for b in batches.iter_mut() {
+            let conn = b.conn.take();
+            match b.error.take() {
+                None => {
+                    if let Some(c) = conn {
+                        b.node.checkin(c);
+                    }
+                    b.node.record_success();
+                }
+                Some(e) => {
+                    if let Some(c) = conn {
+                        b.node.discard(c);
+                    }
+                    if e.is_node_failure() {
+                        self.node_failed(b.node);
+                    }
+                    for &i in &b.cursor.keys[b.cursor.cursor.min(b.cursor.keys.len())..] {
+                        results[i] = Err(e.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The slow path of [`Client::run_batches`]: some request did not fit in
+    /// the socket buffer, so writes and reads are interleaved with poll.
+    fn poll_batches<T>(
+        &self,
+        batches: &mut [Batch<'_>],
+        op: &'static str,
+        results: &mut [Result<T>],
+        on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
+    ) {
+        let deadline = Instant::now() + self.opts.io_timeout;
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(batches.len());
+        let mut which: Vec<usize> = Vec::with_capacity(batches.len());
+        loop {
+            fds.clear();
+            which.clear();
+            for (i, b) in batches.iter().enumerate() {
+                if b.error.is_some() || b.done {
+                    continue;
+                }
+                let Some(conn) = b.conn.as_ref() else {
+                    continue;
+                };
+                let mut events = libc::POLLIN;
+                if !conn.wbuf.is_empty() {
+                    events |= libc::POLLOUT;
+                }
+                fds.push(libc::pollfd {
+                    fd: conn.fd(),
+                    events,
+                    revents: 0,
+                });
+                which.push(i);
+            }
+            if fds.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                for &i in &which {
+                    batches[i].error = Some(Error::Timeout {
+                        addr: batches[i].node.label().to_string(),
+                        op,
+                    });
+                }
+                return;
+            }
+            let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: fds is a valid array of fds.len() pollfd structs.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                for &i in &which {
+                    batches[i].error = Some(Error::io(
+                        batches[i].node.label(),
+                        op,
+                        std::io::Error::from(e.kind()),
+                    ));
+                }
+                return;
+            }
+            for (slot, &i) in which.iter().enumerate() {
+                let revents = fds[slot].revents;
+                if revents == 0 {
+                    continue;
+                }
+                let b = &mut batches[i];
+                let label = b.node.label();
+                let Some(conn) = b.conn.as_mut() else {
+                    continue;
+                };
+                if revents & libc::POLLOUT != 0 && !conn.wbuf.is_empty() {
+                    match conn.send_nonblocking(b.sent) {
+                        Ok(n) if n >= conn.wbuf.len() => {
+                            conn.wbuf.clear();
+                            b.sent = 0;
+                        }
+                        Ok(n) => b.sent = n,
+                        Err(e) => {
+                            b.error = Some(Error::io(label, op, e));
+                            continue;
+                        }
+                    }
+                }
+                if revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0 {
+                    if let Err(e) = drain(
+                        conn,
+                        label,
+                        op,
+                        results,
+                        &mut b.cursor,
+                        &mut b.done,
+                        on_reply,
+                    ) {
+                        b.error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parse everything received so far on a polled connection.
+fn drain<T>(
+    conn: &mut Conn,
+    label: &str,
+    op: &'static str,
+    results: &mut [Result<T>],
+    cursor: &mut Cursor,
+    done: &mut bool,
+    on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
+) -> Result<()> {
+    let mut needed = None;
+    loop {
+        if !conn
+            .fill_nonblocking(needed)
+            .map_err(|e| Error::io(label, op, e))?
+        {
+            return Ok(());
+        }
+        loop {
+            match protocol::parse(conn.pending()) {
+                Ok(Parse::Done(reply, used)) => {
+                    let finished = on_reply(results, cursor, reply, label)?;
+                    conn.consume(used);
+                    if finished {
+                        *done = true;
+                        return Ok(());
+                    }
+                }
+                Ok(Parse::Incomplete { needed: n }) => {
+                    needed = n;
+                    break;
+                }
+                Err(detail) => {
+                    return Err(Error::Protocol {
+                        addr: label.to_string(),
+                        op,
+                        detail,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Which of a batch's keys have been answered.
+#[derive(Debug)]
+pub struct Cursor {
+    keys: Vec<usize>,
+    cursor: usize,
+}
+
+struct Batch<'a> {
+    node: &'a NodePool,
+    conn: Option<Conn>,
+    cursor: Cursor,
+    sent: usize,
+    done: bool,
+    error: Option<Error>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(node: &'a Arc<NodePool>, keys: Vec<usize>) -> Batch<'a> {
+        let (conn, error) = match node.checkout("multi") {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e)),
+        };
+        Batch {
+            node,
+            conn,
+            cursor: Cursor { keys, cursor: 0 },
+            sent: 0,
+            done: false,
+            error,
+        }
+    }
+}
+
+fn no_servers(t: &Topology) -> Error {
+    Error::NoServers {
+        detail: if t.nodes.is_empty() {
+            "the cluster lists no nodes".into()
+        } else {
+            format!("all {} nodes are ejected after failures", t.nodes.len())
+        },
+    }
+}
+
+fn store_reply(label: &str, op: &'static str, r: Reply<'_>) -> Result<()> {
+    match r {
+        Reply::Stored => Ok(()),
+        Reply::NotStored => Err(Error::NotStored),
+        Reply::Exists => Err(Error::Exists),
+        Reply::NotFound => Err(Error::NotFound),
+        Reply::ServerError(m) => Err(Error::Server {
+            addr: label.to_string(),
+            op,
+            message: String::from_utf8_lossy(m).into_owned(),
+        }),
+        other => Err(unexpected(label, op, other)),
+    }
+}
+
+/// A reply that does not belong to the request: server and client errors are
+/// reported as such; anything else means the stream is out of step.
+fn unexpected(label: &str, op: &'static str, r: Reply<'_>) -> Error {
+    match r {
+        Reply::ServerError(m) => Error::Server {
+            addr: label.to_string(),
+            op,
+            message: String::from_utf8_lossy(m).into_owned(),
+        },
+        Reply::ClientError(m) => Error::Client {
+            addr: label.to_string(),
+            op,
+            message: format!("CLIENT_ERROR {}", String::from_utf8_lossy(m)),
+        },
+        Reply::Error => Error::Client {
+            addr: label.to_string(),
+            op,
+            message: "ERROR (command not understood)".into(),
+        },
+        other => Error::Protocol {
+            addr: label.to_string(),
+            op,
+            detail: format!("unexpected reply {other:?}"),
+        },
+    }
+}

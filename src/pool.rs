@@ -1,0 +1,394 @@
+//! Per-node connections and health.
+//!
+//! A [`NodePool`] owns the idle connections to one node and its failure state
+//! (consecutive failures, ejection deadline). Checking a connection out or in
+//! takes the pool's lock for a push or a pop; no lock is held across I/O.
+//! A [`Conn`] owns its socket and the two buffers every request reuses, so an
+//! operation allocates nothing but the value it hands back.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::protocol::{self, Parse, Reply};
+use crate::transport::{self, ConnectOptions};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One connection to a node with its reusable buffers.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    /// Request bytes waiting to be sent.
+    pub wbuf: Vec<u8>,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            wbuf: Vec::with_capacity(1024),
+            rbuf: vec![0; READ_CHUNK],
+            rstart: 0,
+            rend: 0,
+        }
+    }
+
+    /// The socket's descriptor (for poll in multi-node operations).
+    pub fn fd(&self) -> i32 {
+        self.stream.as_raw_fd()
+    }
+
+    /// Send all of `wbuf` (blocking, bounded by the write timeout) and clear it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let r = self.stream.write_all(&self.wbuf);
+        self.wbuf.clear();
+        r
+    }
+
+    /// Send as much of `wbuf[from..]` as the socket takes without blocking;
+    /// returns the new offset.
+    pub fn send_nonblocking(&mut self, from: usize) -> io::Result<usize> {
+        let mut off = from;
+        while off < self.wbuf.len() {
+            let rest = &self.wbuf[off..];
+            // SAFETY: valid buffer and length; MSG_DONTWAIT keeps the socket blocking for others.
+            let n = unsafe {
+                libc::send(
+                    self.fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(off),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                }
+            }
+            off += n as usize;
+        }
+        Ok(off)
+    }
+
+    /// Unparsed bytes received so far.
+    pub fn pending(&self) -> &[u8] {
+        &self.rbuf[self.rstart..self.rend]
+    }
+
+    /// Mark `n` bytes of [`Conn::pending`] as used.
+    pub fn consume(&mut self, n: usize) {
+        self.rstart += n;
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
+    fn make_room(&mut self, needed: Option<usize>) {
+        let want_total = needed.unwrap_or(0).max(self.rend - self.rstart + 1);
+        if self.rstart > 0
+            && (self.rbuf.len() - self.rend < READ_CHUNK / 4
+                || want_total > self.rbuf.len() - self.rstart)
+        {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+        if want_total > self.rbuf.len() - self.rstart {
+            self.rbuf.resize(self.rstart + want_total, 0);
+        } else if self.rend == self.rbuf.len() {
+            let grow = self.rbuf.len();
+            self.rbuf.resize(self.rbuf.len() + grow, 0);
+        }
+    }
+
+    /// Read more bytes (blocking, bounded by the read timeout). `needed` is the
+    /// parser's hint of the total pending length that completes the element.
+    pub fn fill(&mut self, needed: Option<usize>) -> io::Result<()> {
+        self.make_room(needed);
+        loop {
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed by the server",
+                    ))
+                }
+                Ok(n) => {
+                    self.rend += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Read whatever is available without blocking; Ok(false) when nothing was.
+    pub fn fill_nonblocking(&mut self, needed: Option<usize>) -> io::Result<bool> {
+        self.make_room(needed);
+        loop {
+            let fd = self.fd();
+            let spare = &mut self.rbuf[self.rend..];
+            // SAFETY: valid writable buffer and length.
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(false),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                }
+            }
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed by the server",
+                ));
+            }
+            self.rend += n as usize;
+            return Ok(true);
+        }
+    }
+
+    /// Read and parse replies, handing each to `on_reply` until it returns
+    /// `Some`. Protocol and I/O errors are attributed to `label` and `op`.
+    pub fn read_until<T>(
+        &mut self,
+        label: &str,
+        op: &'static str,
+        mut on_reply: impl FnMut(Reply<'_>) -> Result<Option<T>>,
+    ) -> Result<T> {
+        loop {
+            match protocol::parse(self.pending()) {
+                Ok(Parse::Done(reply, used)) => {
+                    let out = on_reply(reply)?;
+                    self.consume(used);
+                    if let Some(v) = out {
+                        return Ok(v);
+                    }
+                }
+                Ok(Parse::Incomplete { needed }) => {
+                    self.fill(needed).map_err(|e| Error::io(label, op, e))?
+                }
+                Err(detail) => {
+                    return Err(Error::Protocol {
+                        addr: label.to_string(),
+                        op,
+                        detail,
+                    })
+                }
+            }
+        }
+    }
+
+    /// True when no unread reply bytes remain (a connection is only reused clean).
+    pub fn is_clean(&self) -> bool {
+        self.rstart == self.rend && self.wbuf.is_empty()
+    }
+}
+
+/// Where a node is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeAddr {
+    /// The host to connect to (IP, or name resolved on every connect).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl NodeAddr {
+    /// `host:port` (IPv6 bracketed), used in every message about this node.
+    pub fn label(&self) -> String {
+        transport::join_host_port(&self.host, self.port)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    conns: Vec<Conn>,
+    open: usize,
+}
+
+/// The connections and health of one node.
+#[derive(Debug)]
+pub struct NodePool {
+    addr: NodeAddr,
+    label: String,
+    connect: ConnectOptions,
+    max_conns: usize,
+    idle: Mutex<Idle>,
+    freed: Condvar,
+    failures: AtomicU32,
+    /// Milliseconds since `epoch` until which the node is ejected (0 = not ejected).
+    dead_until_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl NodePool {
+    /// A pool for `addr`; connections are opened on demand, at most `max_conns` at once.
+    pub fn new(addr: NodeAddr, connect: ConnectOptions, max_conns: usize) -> NodePool {
+        NodePool {
+            label: addr.label(),
+            addr,
+            connect,
+            max_conns: max_conns.max(1),
+            idle: Mutex::new(Idle::default()),
+            freed: Condvar::new(),
+            failures: AtomicU32::new(0),
+            dead_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The node's address.
+    pub fn addr(&self) -> &NodeAddr {
+        &self.addr
+    }
+
+    /// `host:port` for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// An idle connection, or a new one while fewer than the cap are open;
+    /// at the cap, wait up to the I/O timeout for one to come back.
+    pub fn checkout(&self, op: &'static str) -> Result<Conn> {
+        let deadline = Instant::now() + self.connect.io_timeout;
+        {
+            let mut idle = self.idle.lock();
+            loop {
+                if let Some(c) = idle.conns.pop() {
+                    return Ok(c);
+                }
+                if idle.open < self.max_conns {
+                    idle.open += 1;
+                    break;
+                }
+                if self.freed.wait_until(&mut idle, deadline).timed_out() {
+                    return Err(Error::Timeout {
+                        addr: self.label.clone(),
+                        op,
+                    });
+                }
+            }
+        }
+        match transport::connect(&self.addr.host, self.addr.port, &self.connect, &self.label) {
+            Ok(stream) => Ok(Conn::new(stream)),
+            Err(e) => {
+                self.forget_one();
+                Err(e)
+            }
+        }
+    }
+
+    /// Return a healthy connection for reuse.
+    pub fn checkin(&self, conn: Conn) {
+        if !conn.is_clean() {
+            // Unread bytes would be taken for the next request's reply.
+            drop(conn);
+            self.forget_one();
+            return;
+        }
+        self.idle.lock().conns.push(conn);
+        self.freed.notify_one();
+    }
+
+    /// Drop a broken connection (it is closed and not reused).
+    pub fn discard(&self, conn: Conn) {
+        drop(conn);
+        self.forget_one();
+    }
+
+    fn forget_one(&self) {
+        let mut idle = self.idle.lock();
+        idle.open = idle.open.saturating_sub(1);
+        drop(idle);
+        self.freed.notify_one();
+    }
+
+    /// Close every idle connection (new ones open on demand).
+    pub fn close_idle(&self) {
+        let mut idle = self.idle.lock();
+        let n = idle.conns.len();
+        idle.conns.clear();
+        idle.open = idle.open.saturating_sub(n);
+    }
+
+    /// A success resets the failure count.
+    #[inline]
+    pub fn record_success(&self) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Count a failure; returns true when this one reached `limit` and the node
+    /// is now ejected for `retry`.
+    pub fn record_failure(&self, limit: u32, retry: Duration) -> bool {
+        let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if limit > 0 && n >= limit {
+            let until = self.now_ms() + retry.as_millis() as u64;
+            self.dead_until_ms.store(until.max(1), Ordering::Release);
+            self.failures.store(0, Ordering::Release);
+            self.close_idle();
+            return true;
+        }
+        false
+    }
+
+    /// Whether the node is ejected now.
+    #[inline]
+    pub fn is_ejected(&self) -> bool {
+        let until = self.dead_until_ms.load(Ordering::Acquire);
+        until != 0 && self.now_ms() < until
+    }
+
+    /// Whether the node was ejected (flag set, whether or not its time is up).
+    #[inline]
+    pub fn ejection_flag(&self) -> bool {
+        self.dead_until_ms.load(Ordering::Acquire) != 0
+    }
+
+    /// Clear an ejection whose retry time has passed; true if one was cleared.
+    pub fn revive_if_due(&self) -> bool {
+        let until = self.dead_until_ms.load(Ordering::Acquire);
+        until != 0
+            && self.now_ms() >= until
+            && self
+                .dead_until_ms
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// When the ejection ends, if the node is ejected.
+    pub fn ejected_until(&self) -> Option<Instant> {
+        match self.dead_until_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(self.epoch + Duration::from_millis(ms)),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+}
