@@ -449,6 +449,25 @@ uint32_t elasticache_multi_item(const elasticache_multi *multi,
                                 uint64_t *cas);
 
 /*
+ Every entry at once, for bindings that want one foreign call per multi-key
+ operation: for each of the `n` entries (`n` must equal
+ `elasticache_multi_count`), `statuses[i]` gets its status as in
+ `elasticache_multi_item`, and on OK `data[i]`, `lens[i]`, `flags[i]` and
+ `cas[i]` its value (the data pointers live until `elasticache_multi_free`;
+ other entries get NULL/0). `flags` and `cas` may be NULL.
+
+ # Safety
+ `multi` live; `statuses`, `data`, `lens` hold `n` entries; `flags`, `cas` NULL or `n` entries.
+ */
+uint32_t elasticache_multi_export(const elasticache_multi *multi,
+                                  size_t n,
+                                  uint32_t *statuses,
+                                  const uint8_t **data,
+                                  size_t *lens,
+                                  uint32_t *flags,
+                                  uint64_t *cas);
+
+/*
  The error message of entry `i` (NULL when the entry is a hit or a miss, or
  out of range). Valid until `elasticache_multi_free`.
 

@@ -676,6 +676,57 @@ pub unsafe extern "C" fn elasticache_multi_item(
     })
 }
 
+/// Every entry at once, for bindings that want one foreign call per multi-key
+/// operation: for each of the `n` entries (`n` must equal
+/// `elasticache_multi_count`), `statuses[i]` gets its status as in
+/// `elasticache_multi_item`, and on OK `data[i]`, `lens[i]`, `flags[i]` and
+/// `cas[i]` its value (the data pointers live until `elasticache_multi_free`;
+/// other entries get NULL/0). `flags` and `cas` may be NULL.
+///
+/// # Safety
+/// `multi` live; `statuses`, `data`, `lens` hold `n` entries; `flags`, `cas` NULL or `n` entries.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_multi_export(
+    multi: *const elasticache_multi,
+    n: usize,
+    statuses: *mut u32,
+    data: *mut *const u8,
+    lens: *mut usize,
+    flags: *mut u32,
+    cas: *mut u64,
+) -> u32 {
+    call(|| {
+        // SAFETY: caller's contract.
+        let m = unsafe { multi.as_ref() }.ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
+        if n != m.entries.len() {
+            return Err(Error::InvalidArgument(format!("n is {n} but the result has {} entries", m.entries.len())));
+        }
+        non_null(statuses, "statuses")?;
+        non_null(data, "data")?;
+        non_null(lens, "lens")?;
+        for (i, e) in m.entries.iter().enumerate() {
+            let (st, item) = match e {
+                Ok(Some(item)) => (Status::Ok as u32, Some(item)),
+                Ok(None) => (Status::NotFound as u32, None),
+                Err(e) => (e.status() as u32, None),
+            };
+            // SAFETY: every array holds n entries per contract; flags/cas checked for NULL.
+            unsafe {
+                statuses.add(i).write(st);
+                data.add(i).write(item.map_or(std::ptr::null(), |it| it.value.as_ptr()));
+                lens.add(i).write(item.map_or(0, |it| it.value.len()));
+                if !flags.is_null() {
+                    flags.add(i).write(item.map_or(0, |it| it.flags));
+                }
+                if !cas.is_null() {
+                    cas.add(i).write(item.map_or(0, |it| it.cas));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// The error message of entry `i` (NULL when the entry is a hit or a miss, or
 /// out of range). Valid until `elasticache_multi_free`.
 ///
