@@ -112,11 +112,6 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
- The storage commands, which send a data block.
- */
-typedef struct StoreCommand StoreCommand;
-
-/*
  A cluster configuration: version and nodes. Immutable; safe to read from
  many threads; free once with `elasticache_config_free`.
  */

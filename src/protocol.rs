@@ -65,16 +65,6 @@ pub enum StoreCommand {
 }
 
 impl StoreCommand {
-    /// Every storage command.
-    pub const ALL: [StoreCommand; 6] = [
-        StoreCommand::Set,
-        StoreCommand::Add,
-        StoreCommand::Replace,
-        StoreCommand::Append,
-        StoreCommand::Prepend,
-        StoreCommand::Cas,
-    ];
-
     /// The command's name on the wire: `"set"`, `"add"`, ...
     pub fn name(self) -> &'static str {
         match self {
@@ -556,7 +546,15 @@ mod tests {
         assert_eq!(buf, b"previous\r\nset k 5 60 5\r\nhello\r\n");
 
         let names = ["set", "add", "replace", "append", "prepend", "cas"];
-        for (cmd, name) in StoreCommand::ALL.iter().zip(names) {
+        let all = [
+            StoreCommand::Set,
+            StoreCommand::Add,
+            StoreCommand::Replace,
+            StoreCommand::Append,
+            StoreCommand::Prepend,
+            StoreCommand::Cas,
+        ];
+        for (cmd, name) in all.iter().zip(names) {
             assert_eq!(cmd.name(), name);
             let mut buf = Vec::new();
             encode_store(&mut buf, *cmd, b"key", 0, 0, b"", 12345, true);
