@@ -112,11 +112,6 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
- The storage commands, which send a data block.
- */
-typedef struct StoreCommand StoreCommand;
-
-/*
  A client over a cluster. Safe to share between threads: every operation
  may be called concurrently on one client. Free with `elasticache_client_free`
  once no call is running on it.
