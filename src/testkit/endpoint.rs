@@ -108,7 +108,8 @@ struct State {
     nodes: Vec<Node>,
     engine: Engine,
     format: Format,
-    raw: Option<Vec<u8>>,
+    raw_config: Option<Vec<u8>>,
+    raw_legacy: Option<Vec<u8>>,
     truncate: Option<usize>,
     hang: bool,
     delay: Duration,
@@ -158,7 +159,8 @@ impl ConfigEndpoint {
                     nodes,
                     engine: Engine::default(),
                     format: Format::default(),
-                    raw: None,
+                    raw_config: None,
+                    raw_legacy: None,
                     truncate: None,
                     hang: false,
                     delay: Duration::ZERO,
@@ -244,7 +246,20 @@ impl ConfigEndpoint {
 
     /// Answer both discovery commands with exactly these bytes (`None`: the normal reply).
     pub fn set_raw_reply(&self, raw: Option<Vec<u8>>) {
-        self.shared.state.lock().raw = raw;
+        let mut st = self.shared.state.lock();
+        st.raw_config = raw.clone();
+        st.raw_legacy = raw;
+    }
+
+    /// Answer one discovery command (`ConfigGet` or `LegacyGet`) with exactly
+    /// these bytes; other requests are unaffected.
+    pub fn set_raw_reply_to(&self, request: Request, raw: Option<Vec<u8>>) {
+        let mut st = self.shared.state.lock();
+        match request {
+            Request::ConfigGet => st.raw_config = raw,
+            Request::LegacyGet => st.raw_legacy = raw,
+            Request::Version | Request::Other => {}
+        }
     }
 
     /// Send only the first `n` bytes of the reply to a discovery command, then
@@ -462,9 +477,8 @@ fn reply(st: &State, request: Request, line: &[u8]) -> (Vec<u8>, After) {
             return (b"END\r\n".to_vec(), After::Continue)
         }
         Request::Other => return (b"ERROR\r\n".to_vec(), After::Continue),
-        Request::ConfigGet | Request::LegacyGet if st.raw.is_some() => {
-            st.raw.clone().unwrap_or_default()
-        }
+        Request::ConfigGet if st.raw_config.is_some() => st.raw_config.clone().unwrap_or_default(),
+        Request::LegacyGet if st.raw_legacy.is_some() => st.raw_legacy.clone().unwrap_or_default(),
         Request::ConfigGet => match st.engine {
             Engine::ElastiCache => data_block("CONFIG cluster", &render_payload(st)),
             Engine::Legacy | Engine::PlainMemcached => b"ERROR\r\n".to_vec(),
