@@ -600,7 +600,6 @@ fn a_legacy_endpoint_is_remembered() {
 /// `END`, `SERVER_ERROR`, `CLIENT_ERROR`), and/or turn a timeout with bytes
 /// already received into a `Discovery` error quoting them.
 #[test]
-#[ignore = "known bug in discovery.rs: garbage without a LF becomes a bare Timeout"]
 fn garbage_without_a_line_feed_is_quoted() {
     let ep = ConfigEndpoint::start(vec![fake_node("a", 11211)]).unwrap();
     ep.set_raw_reply(Some(b"garbage".to_vec()));
