@@ -112,11 +112,6 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
- The storage commands, which send a data block.
- */
-typedef struct StoreCommand StoreCommand;
-
-/*
  A client over a cluster. Safe to share between threads: every operation
  may be called concurrently on one client. Free with `elasticache_client_free`
  once no call is running on it.
@@ -323,6 +318,84 @@ uint64_t elasticache_value_cas(const elasticache_value *value);
 void elasticache_value_free(elasticache_value *value);
 
 /*
+ Store `value` under `key` with `flags` and `exptime` (seconds, or a unix
+ time beyond 30 days; 0 = never; negative = expired at once). BAD_KEY or
+ TOO_BIG are returned without contacting any server.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
+ */
+uint32_t elasticache_set(const elasticache_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t exptime);
+
+/*
+ Store only if `key` does not exist; NOT_STORED when it does.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
+ */
+uint32_t elasticache_add(const elasticache_client *client,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *value,
+                         size_t value_len,
+                         uint32_t flags,
+                         int64_t exptime);
+
+/*
+ Store only if `key` exists; NOT_STORED when it does not.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
+ */
+uint32_t elasticache_replace(const elasticache_client *client,
+                             const uint8_t *key,
+                             size_t key_len,
+                             const uint8_t *value,
+                             size_t value_len,
+                             uint32_t flags,
+                             int64_t exptime);
+
+/*
+ Append to an existing value (`flags` and `exptime` are ignored by the
+ server); NOT_STORED when `key` does not exist.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
+ */
+uint32_t elasticache_append(const elasticache_client *client,
+                            const uint8_t *key,
+                            size_t key_len,
+                            const uint8_t *value,
+                            size_t value_len,
+                            uint32_t flags,
+                            int64_t exptime);
+
+/*
+ Prepend to an existing value; NOT_STORED when `key` does not exist.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
+ */
+uint32_t elasticache_prepend(const elasticache_client *client,
+                             const uint8_t *key,
+                             size_t key_len,
+                             const uint8_t *value,
+                             size_t value_len,
+                             uint32_t flags,
+                             int64_t exptime);
+
+/*
  Store only if the item's cas id is still `cas` (from `elasticache_gets`):
  EXISTS when it changed, NOT_FOUND when the key is gone.
 
@@ -527,9 +600,9 @@ uint32_t elasticache_delete_multi(const elasticache_client *client,
  # Safety
  `client` live; `arg` NULL or NUL-terminated; `out` valid for a write.
  */
-uint32_t elasticache_stats(const elasticache_client *client,
-                           const char *arg,
-                           elasticache_stats **out);
+uint32_t elasticache_client_stats(const elasticache_client *client,
+                                  const char *arg,
+                                  elasticache_stats **out);
 
 /*
  Ask every node for its `version`; each node gets one entry named "version".
@@ -537,7 +610,7 @@ uint32_t elasticache_stats(const elasticache_client *client,
  # Safety
  `client` live; `out` valid for a write.
  */
-uint32_t elasticache_server_versions(const elasticache_client *client, elasticache_stats **out);
+uint32_t elasticache_client_versions(const elasticache_client *client, elasticache_stats **out);
 
 /*
  The number of nodes in a stats result (0 for NULL).

@@ -33,6 +33,10 @@ static void usage(FILE *out) {
             "  route [--distribution modula|ketama|ketama_weighted|rendezvous] [--hash NAME]\n"
             "        [--weights W1,W2,...] --servers HOST:PORT,... [KEY...]\n"
             "      print KEY HOST:PORT for each key (keys from stdin, one per line, if none given)\n"
+            "  get KEY | set KEY VALUE [--exptime N] [--flags N] | delete KEY | incr KEY [DELTA] | stats [ARG]\n"
+            "      each with --endpoint HOST:PORT (discovery) or --servers HOST:PORT,... and route's\n"
+            "      placement options; get writes the value to stdout, exit 0 on a hit, 1 on a miss,\n"
+            "      2 or more on an error\n"
             "  version\n"
             "      print the library version\n");
 }
@@ -45,6 +49,9 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "discover") == 0) return ecctl_discover(argc - 2, argv + 2);
     if (strcmp(cmd, "route") == 0) return ecctl_route(argc - 2, argv + 2);
+    if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
+        strcmp(cmd, "incr") == 0 || strcmp(cmd, "stats") == 0)
+        return ecctl_op(cmd, argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0) {
         printf("ecctl %s (library %s)\n", ELASTICACHE_VERSION, elasticache_version());
         return 0;

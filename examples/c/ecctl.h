@@ -13,5 +13,7 @@ int ecctl_set_option(elasticache_options *opts, const char *name, const char *va
 /* Subcommands: each gets argv after the subcommand name and returns the exit code. */
 int ecctl_discover(int argc, char **argv);
 int ecctl_route(int argc, char **argv);
+/* get, set, delete, incr, stats (op is the subcommand's name). */
+int ecctl_op(const char *op, int argc, char **argv);
 
 #endif

@@ -354,56 +354,148 @@ fn store_common(
     })
 }
 
-macro_rules! store_fn {
-    ($(#[$doc:meta])* $name:ident, $cmd:expr) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `client` live; `key` readable for `key_len` bytes; `value` readable for
-        /// `value_len` bytes (or NULL with 0).
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            client: *const elasticache_client,
-            key: *const u8,
-            key_len: usize,
-            value: *const u8,
-            value_len: usize,
-            flags: u32,
-            exptime: i64,
-        ) -> u32 {
-            store_common($cmd, client, key, key_len, value, value_len, flags, exptime, 0)
-        }
-    };
+/// Store `value` under `key` with `flags` and `exptime` (seconds, or a unix
+/// time beyond 30 days; 0 = never; negative = expired at once). BAD_KEY or
+/// TOO_BIG are returned without contacting any server.
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `value` readable for
+/// `value_len` bytes (or NULL with 0).
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_set(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: i64,
+) -> u32 {
+    store_common(
+        StoreCommand::Set,
+        client,
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        0,
+    )
 }
 
-store_fn!(
-    /// Store `value` under `key` with `flags` and `exptime` (seconds, or a unix
-    /// time beyond 30 days; 0 = never; negative = expired at once). BAD_KEY or
-    /// TOO_BIG are returned without contacting any server.
-    elasticache_set,
-    StoreCommand::Set
-);
-store_fn!(
-    /// Store only if `key` does not exist; NOT_STORED when it does.
-    elasticache_add,
-    StoreCommand::Add
-);
-store_fn!(
-    /// Store only if `key` exists; NOT_STORED when it does not.
-    elasticache_replace,
-    StoreCommand::Replace
-);
-store_fn!(
-    /// Append to an existing value (`flags` and `exptime` are ignored by the
-    /// server); NOT_STORED when `key` does not exist.
-    elasticache_append,
-    StoreCommand::Append
-);
-store_fn!(
-    /// Prepend to an existing value; NOT_STORED when `key` does not exist.
-    elasticache_prepend,
-    StoreCommand::Prepend
-);
+/// Store only if `key` does not exist; NOT_STORED when it does.
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `value` readable for
+/// `value_len` bytes (or NULL with 0).
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_add(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: i64,
+) -> u32 {
+    store_common(
+        StoreCommand::Add,
+        client,
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        0,
+    )
+}
+
+/// Store only if `key` exists; NOT_STORED when it does not.
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `value` readable for
+/// `value_len` bytes (or NULL with 0).
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_replace(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: i64,
+) -> u32 {
+    store_common(
+        StoreCommand::Replace,
+        client,
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        0,
+    )
+}
+
+/// Append to an existing value (`flags` and `exptime` are ignored by the
+/// server); NOT_STORED when `key` does not exist.
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `value` readable for
+/// `value_len` bytes (or NULL with 0).
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_append(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: i64,
+) -> u32 {
+    store_common(
+        StoreCommand::Append,
+        client,
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        0,
+    )
+}
+
+/// Prepend to an existing value; NOT_STORED when `key` does not exist.
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `value` readable for
+/// `value_len` bytes (or NULL with 0).
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_prepend(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: i64,
+) -> u32 {
+    store_common(
+        StoreCommand::Prepend,
+        client,
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        0,
+    )
+}
 
 /// Store only if the item's cas id is still `cas` (from `elasticache_gets`):
 /// EXISTS when it changed, NOT_FOUND when the key is gone.
@@ -697,9 +789,13 @@ pub unsafe extern "C" fn elasticache_multi_export(
 ) -> u32 {
     call(|| {
         // SAFETY: caller's contract.
-        let m = unsafe { multi.as_ref() }.ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
+        let m = unsafe { multi.as_ref() }
+            .ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
         if n != m.entries.len() {
-            return Err(Error::InvalidArgument(format!("n is {n} but the result has {} entries", m.entries.len())));
+            return Err(Error::InvalidArgument(format!(
+                "n is {n} but the result has {} entries",
+                m.entries.len()
+            )));
         }
         non_null(statuses, "statuses")?;
         non_null(data, "data")?;
@@ -713,7 +809,8 @@ pub unsafe extern "C" fn elasticache_multi_export(
             // SAFETY: every array holds n entries per contract; flags/cas checked for NULL.
             unsafe {
                 statuses.add(i).write(st);
-                data.add(i).write(item.map_or(std::ptr::null(), |it| it.value.as_ptr()));
+                data.add(i)
+                    .write(item.map_or(std::ptr::null(), |it| it.value.as_ptr()));
                 lens.add(i).write(item.map_or(0, |it| it.value.len()));
                 if !flags.is_null() {
                     flags.add(i).write(item.map_or(0, |it| it.flags));
@@ -879,7 +976,7 @@ fn stats_from(per_node: crate::client::PerNode<Vec<(String, String)>>) -> elasti
 /// # Safety
 /// `client` live; `arg` NULL or NUL-terminated; `out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_stats(
+pub unsafe extern "C" fn elasticache_client_stats(
     client: *const elasticache_client,
     arg: *const c_char,
     out: *mut *mut elasticache_stats,
@@ -902,7 +999,7 @@ pub unsafe extern "C" fn elasticache_stats(
 /// # Safety
 /// `client` live; `out` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_server_versions(
+pub unsafe extern "C" fn elasticache_client_versions(
     client: *const elasticache_client,
     out: *mut *mut elasticache_stats,
 ) -> u32 {
