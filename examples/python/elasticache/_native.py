@@ -16,9 +16,7 @@ typedef struct elasticache_client elasticache_client;
 typedef struct elasticache_value elasticache_value;
 typedef struct elasticache_options elasticache_options;
 typedef struct elasticache_multi elasticache_multi;
-/* No typedef for the stats type: the header names both a type and a function
-   elasticache_stats, which C (and cffi) reject; struct tags do not clash. */
-struct elasticache_stats;
+typedef struct elasticache_stats elasticache_stats;
 typedef struct elasticache_config elasticache_config;
 
 const char *elasticache_status_str(uint32_t status);
@@ -88,15 +86,15 @@ uint32_t elasticache_set_multi(const elasticache_client *client, const char *con
 uint32_t elasticache_delete_multi(const elasticache_client *client, const char *const *keys,
                                   const size_t *key_lens, size_t n, uint32_t *statuses);
 
-uint32_t elasticache_stats(const elasticache_client *client, const char *arg,
-                           struct elasticache_stats **out);
-uint32_t elasticache_server_versions(const elasticache_client *client, struct elasticache_stats **out);
-size_t elasticache_stats_node_count(const struct elasticache_stats *stats);
-uint32_t elasticache_stats_node(const struct elasticache_stats *stats, size_t i, const char **server,
+uint32_t elasticache_client_stats(const elasticache_client *client, const char *arg,
+                                  elasticache_stats **out);
+uint32_t elasticache_client_versions(const elasticache_client *client, elasticache_stats **out);
+size_t elasticache_stats_node_count(const elasticache_stats *stats);
+uint32_t elasticache_stats_node(const elasticache_stats *stats, size_t i, const char **server,
                                 uint32_t *status, size_t *entries);
-uint32_t elasticache_stats_entry(const struct elasticache_stats *stats, size_t i, size_t j,
+uint32_t elasticache_stats_entry(const elasticache_stats *stats, size_t i, size_t j,
                                  const char **name, const char **value);
-void elasticache_stats_free(struct elasticache_stats *stats);
+void elasticache_stats_free(elasticache_stats *stats);
 
 uint32_t elasticache_discover(const char *endpoint, const elasticache_options *options,
                               elasticache_config **out);

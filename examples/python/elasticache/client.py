@@ -692,7 +692,7 @@ class Client:
         return True
 
     def _per_node(self, fn, *args):
-        out = ffi.new("struct elasticache_stats **")
+        out = ffi.new("elasticache_stats **")
         rc = fn(self._h.ptr, *args, out)
         if rc:
             raise error_for(rc)
@@ -716,7 +716,7 @@ class Client:
         """[(b"host:port (i)", {name: bytes value}), ...] for every server;
         SomeErrors when a server did not answer."""
         arg = NULL if not args else (args.encode() if isinstance(args, str) else args)
-        nodes = self._per_node(lib.elasticache_stats, arg)
+        nodes = self._per_node(lib.elasticache_client_stats, arg)
         bad = [(s, p.get("error", b"").decode(errors="replace")) for s, st, p in nodes if st]
         if bad:
             raise SomeErrors("get_stats: " + "; ".join(f"{s}: {e}" for s, e in bad))
@@ -725,7 +725,7 @@ class Client:
     def server_versions(self):
         """{"host:port": version} (None for a server that did not answer)."""
         return {s: (p.get("version").decode() if not st else None)
-                for s, st, p in self._per_node(lib.elasticache_server_versions)}
+                for s, st, p in self._per_node(lib.elasticache_client_versions)}
 
     def server_for_key(self, key):
         """The "host:port" of the server that owns `key` now."""
