@@ -209,5 +209,43 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def client_level():
+    """elasticache.Client against pylibmc.Client, whole Python calls."""
+    sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+    import elasticache
+    import pylibmc
+
+    proc, port = start_memcached()
+    try:
+        addr = f"127.0.0.1:{port}"
+        keys = [f"k{i}" for i in range(100)]
+        print(f"\n{'client':12} {'get us':>8} {'set us':>8} {'get_multi(100) us':>18} {'set_multi(100) us':>18}")
+        for name, c in (("pylibmc", pylibmc.Client([addr])), ("elasticache", elasticache.Client([addr]))):
+            c.set("bench", "x" * 100)
+            c.set_multi({k: "v" for k in keys})
+
+            def get(n, c=c):
+                for _ in range(n):
+                    c.get("bench")
+
+            def set_(n, c=c):
+                for _ in range(n):
+                    c.set("bench", "x" * 100)
+
+            def gm(n, c=c):
+                for _ in range(n):
+                    c.get_multi(keys)
+
+            def sm(n, c=c, d={k: "v" for k in keys}):
+                for _ in range(n):
+                    c.set_multi(d)
+
+            print(f"{name:12} {best(get, 20000):8.2f} {best(set_, 20000):8.2f} "
+                  f"{best(gm, 2000):18.1f} {best(sm, 2000):18.1f}")
+    finally:
+        proc.kill()
+
+
 if __name__ == "__main__":
     main()
+    client_level()

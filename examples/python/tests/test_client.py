@@ -461,3 +461,19 @@ def test_fork_parent_and_child_each_see_their_own_replies(flushed):
     assert os.WEXITSTATUS(status) == 0
     assert bad == 0
     assert c.get("child:299") == 299 and c.get("parent:299") == -299
+
+
+def test_multi_calls_take_any_iterable_and_key_types(mc):
+    class Key(str):
+        pass
+
+    assert mc.set_multi({Key("s1"): 1, b"b1": 2, "s2": 3}) == []
+    assert mc.get_multi(k for k in ["s1", b"b1", "nope"]) == {"s1": 1, b"b1": 2}
+    assert mc.get_multi({"s2": None}.keys()) == {"s2": 3}
+    assert mc.get_multi([Key("s1")]) == {"s1": 1}
+    with pytest.raises(TypeError):
+        mc.get_multi([1])
+    with pytest.raises(ValueError):
+        mc.get_multi(["a" * 200], key_prefix="p" * 51)
+    assert mc.get_multi(["a" * 200], key_prefix="p" * 50) == {}
+    assert mc.delete_multi(iter(["s1", "s2"])) is True
