@@ -107,3 +107,26 @@ class ElastiCache(BaseMemcachedCache):
         # Django calls this after every request: connections are pooled by
         # the library and stay open.
         pass
+
+
+class PyLibMCCache(BaseMemcachedCache):
+    """Django's PyLibMCCache on elasticache: a fixed server list in LOCATION and
+    OPTIONS passed to `elasticache.Client` as keyword arguments, exactly as
+    Django passes them to pylibmc (change only the BACKEND path)."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params, library=elasticache,
+                         value_not_found_exception=elasticache.NotFound)
+
+    @property
+    def client_servers(self):
+        return [s.removeprefix("unix:") if hasattr(s, "removeprefix") else s for s in self._servers]
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        key = self.make_and_validate_key(key, version=version)
+        if timeout == 0:
+            return self._cache.delete(key)
+        return self._cache.touch(key, self.get_backend_timeout(timeout))
+
+    def close(self, **kwargs):
+        pass

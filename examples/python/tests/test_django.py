@@ -144,3 +144,20 @@ def test_shim_module_and_cluster_utils(django_caches, servers):
     assert info["nodes"] == [m.addr for m in servers[:3]]
     plain_host, plain_port = servers[3].addr.split(":")
     assert get_cluster_info(plain_host, plain_port, ignore_cluster_errors=True)["nodes"] == [servers[3].addr]
+
+
+def test_pylibmc_cache_drop_in(django_caches, flushed):
+    import pylibmc
+
+    from elasticache.django import PyLibMCCache
+
+    location = ";".join(m.addr for m in flushed)
+    cache = PyLibMCCache(location, {"OPTIONS": {"binary": True, "behaviors": {"ketama": True}}})
+    cache.set_many({f"s{i}": i for i in range(50)})
+    assert cache.get_many([f"s{i}" for i in range(50)]) == {f"s{i}": i for i in range(50)}
+    assert cache._cache.behaviors["ketama"] == 1
+    with pytest.raises(ValueError):
+        cache.incr("missing")
+    # Same placement as Django's PyLibMCCache with the same settings.
+    old = pylibmc.Client([m.addr for m in flushed], behaviors={"ketama": True})
+    assert len(old.get_multi([cache.make_key(f"s{i}") for i in range(50)])) == 50
