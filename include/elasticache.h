@@ -479,6 +479,27 @@ uint32_t elasticache_server_for_key(const elasticache_client *client,
                                     size_t *out_n);
 
 /*
+ Store in `*index` the position of the node that owns `key` now, in the
+ order of the client's node list (the order the configuration endpoint lists
+ them, or the order given to `elasticache_client_new_servers`).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
+ */
+uint32_t elasticache_server_index_for_key(const elasticache_client *client,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          size_t *index);
+
+/*
+ Close every idle connection of the client; later calls reconnect on demand.
+
+ # Safety
+ `client` live.
+ */
+uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
+
+/*
  Read `n` keys with one request per node (every node is written before any
  is read). `*out` receives a result object with one entry per key, in order,
  even when some nodes failed; read it with `elasticache_multi_item`. The
