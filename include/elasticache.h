@@ -112,6 +112,11 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
+ A libmemcached hash function (pylibmc's `hash` behavior names).
+ */
+typedef struct HashAlgorithm HashAlgorithm;
+
+/*
  A cluster configuration: version and nodes. Immutable; safe to read from
  many threads; free once with `elasticache_config_free`.
  */
