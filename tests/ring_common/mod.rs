@@ -151,6 +151,11 @@ impl Pool {
     /// Start `n` servers of each kind. `salt` keeps concurrent tests (and other
     /// projects' tests on this machine) on different 127.x.y.z addresses.
     pub fn start(n: usize, salt: u8) -> Pool {
+        Pool::start_kinds(n, n, salt)
+    }
+
+    /// `n_default` servers on port 11211, `n_other` on other ports.
+    pub fn start_kinds(n: usize, n_other: usize, salt: u8) -> Pool {
         let mut default = Vec::new();
         let mut rng = Rng::new(std::process::id() as u64 * 31 + salt as u64);
         // 127.0.0.2.. for the first pool (the addresses a reader expects),
@@ -179,7 +184,7 @@ impl Pool {
                 }
             }
         }
-        let other = (0..n)
+        let other = (0..n_other)
             .map(|_| Memcached::start_on("127.0.0.1", &[]).unwrap())
             .collect();
         Pool { default, other }
