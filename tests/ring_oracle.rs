@@ -235,6 +235,48 @@ fn libmemcached_continuum_ties_go_to_the_lower_index() {
     });
 }
 
+/// ketama_weighted's per-server points come from single-precision arithmetic:
+/// with 25 servers of equal weight, `1/25 * 40 * 25 + 1e-10` is 39.99... in
+/// f32, so each server gets 156 points, not 160 (double precision would give
+/// 160). 25 names over 10 real servers (different spellings of their
+/// addresses), checked through both libmemcached 1.1.4 and pylibmc's 1.0.16.
+#[test]
+fn ketama_weighted_point_counts_use_single_precision() {
+    let pool = Pool::start_kinds(10, 0, 6);
+    let oracle = compile_oracle("lmc_write", &["-lmemcached"]);
+    assert_eq!(elasticache::ring::weighted_points(1, 25, 25), 156);
+    let options: Vec<Vec<String>> = pool.default.iter().map(|m| spellings(m.ip())).collect();
+    let list: Vec<ServerSpec> = (0..25)
+        .map(|j| ServerSpec::new(options[j % 10][j / 10 * 7].clone(), 11211))
+        .collect();
+    let physical: Vec<String> = (0..25).map(|j| pool.default[j % 10].addr()).collect();
+    let ring = Ring::new(&list, Distribution::KetamaWeighted, HashAlgorithm::Md5);
+    assert_eq!(ring.points().len(), 25 * 156);
+    for (who, tag) in [("libmemcached", "w25c"), ("pylibmc", "w25p")] {
+        let ks = keys(tag, KEYS, 25, true);
+        let mut cmd = if who == "libmemcached" {
+            let mut c = Command::new(&oracle);
+            c.args(["ketama_weighted", "1"]);
+            c
+        } else {
+            let mut c = Command::new("python3");
+            c.arg(oracle_script("pylibmc_write.py"))
+                .arg(r#"{"ketama_weighted": true}"#);
+            c
+        };
+        for s in &list {
+            cmd.arg(format!("{}:{}:1", s.host, s.port));
+        }
+        run_oracle(&mut cmd, &ks);
+        assert_placement(
+            &format!("{who} ketama_weighted 25 servers"),
+            &physical,
+            &ks,
+            |k| ring.owner(k).unwrap(),
+        );
+    }
+}
+
 #[test]
 fn libmemcached_remove_failed_rebuilds_without_dead_servers() {
     let pool = Pool::start(6, 2);
