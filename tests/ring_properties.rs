@@ -18,56 +18,54 @@ fn servers(n: usize) -> Vec<ServerSpec> {
 /// new server: no key moves between old servers.
 #[test]
 fn ketama_adding_a_server_moves_only_its_share_to_it() {
-    let ks = keys("prop", 40_000, 1, true);
-    for hash in [
-        HashAlgorithm::OneAtATime,
-        HashAlgorithm::Md5,
-        HashAlgorithm::Murmur3,
+    let ks = keys("prop", 20_000, 1, true);
+    // ketama_weighted always hashes with md5 and rendezvous with murmur3: one
+    // hash each is enough there.
+    for (dist, hash) in [
+        (Distribution::Ketama, HashAlgorithm::OneAtATime),
+        (Distribution::Ketama, HashAlgorithm::Md5),
+        (Distribution::Ketama, HashAlgorithm::Murmur3),
+        (Distribution::KetamaWeighted, HashAlgorithm::Md5),
+        (Distribution::Rendezvous, HashAlgorithm::OneAtATime),
     ] {
-        for dist in [
-            Distribution::Ketama,
-            Distribution::KetamaWeighted,
-            Distribution::Rendezvous,
-        ] {
-            for n in [1usize, 2, 3, 5, 9, 20, 49, 50] {
-                let before = Ring::new(&servers(n), dist, hash);
-                let after = Ring::new(&servers(n + 1), dist, hash);
-                // ketama_weighted gives each server floor(w/W * 40 * live + 1e-10) * 4
-                // points in f32: for N = 25, 47, 50, 55, ... 1/N * 40 * N comes
-                // out 39.99..., so every server gets 156 points instead of 160
-                // (libmemcached does the same: tests/ring_oracle.rs checks it at
-                // N = 25) and those points' keys move between old servers.
-                let full = |m: usize| weighted_points(1, m as u64, m) == 160;
-                let strict = dist != Distribution::KetamaWeighted || (full(n) && full(n + 1));
-                let mut moved = 0;
-                let mut between_old = 0;
-                for k in &ks {
-                    let (a, b) = (before.owner(k).unwrap(), after.owner(k).unwrap());
-                    if a != b && b == n {
-                        moved += 1;
-                    } else if a != b {
-                        between_old += 1;
-                    }
+        for n in [1usize, 2, 3, 5, 9, 20, 49, 50] {
+            let before = Ring::new(&servers(n), dist, hash);
+            let after = Ring::new(&servers(n + 1), dist, hash);
+            // ketama_weighted gives each server floor(w/W * 40 * live + 1e-10) * 4
+            // points in f32: for N = 25, 47, 50, 55, ... 1/N * 40 * N comes
+            // out 39.99..., so every server gets 156 points instead of 160
+            // (libmemcached does the same: tests/ring_oracle.rs checks it at
+            // N = 25) and those points' keys move between old servers.
+            let full = |m: usize| weighted_points(1, m as u64, m) == 160;
+            let strict = dist != Distribution::KetamaWeighted || (full(n) && full(n + 1));
+            let mut moved = 0;
+            let mut between_old = 0;
+            for k in &ks {
+                let (a, b) = (before.owner(k).unwrap(), after.owner(k).unwrap());
+                if a != b && b == n {
+                    moved += 1;
+                } else if a != b {
+                    between_old += 1;
                 }
-                if strict {
-                    assert_eq!(
-                        between_old, 0,
-                        "{dist:?} {hash:?} n={n}: keys moved between old servers"
-                    );
-                } else {
-                    assert!(
-                        between_old > 0 && between_old * 20 < ks.len(),
-                        "{dist:?} n={n}: {between_old}"
-                    );
-                }
-                let share = moved as f64 / ks.len() as f64;
-                let expect = 1.0 / (n + 1) as f64;
-                // 100 points per server: the share wanders, but not far.
+            }
+            if strict {
+                assert_eq!(
+                    between_old, 0,
+                    "{dist:?} {hash:?} n={n}: keys moved between old servers"
+                );
+            } else {
                 assert!(
-                    share > expect * 0.5 && share < expect * 1.6,
-                    "{dist:?} {hash:?} n={n}: moved {share:.4}, expected about {expect:.4}"
+                    between_old > 0 && between_old * 20 < ks.len(),
+                    "{dist:?} n={n}: {between_old}"
                 );
             }
+            let share = moved as f64 / ks.len() as f64;
+            let expect = 1.0 / (n + 1) as f64;
+            // 100 points per server: the share wanders, but not far.
+            assert!(
+                share > expect * 0.5 && share < expect * 1.6,
+                "{dist:?} {hash:?} n={n}: moved {share:.4}, expected about {expect:.4}"
+            );
         }
     }
 }
@@ -194,20 +192,23 @@ fn host_strings_are_used_as_given() {
     assert!(ks.iter().any(|k| a.owner(k) != c.owner(k)));
 }
 
-/// Rings far beyond libmemcached's 100-server limit build and answer.
+/// Rings far beyond libmemcached's 100-server limit build and answer, and
+/// every server gets keys.
 #[test]
 fn large_rings_work() {
-    let list = servers(1000);
-    for dist in [
-        Distribution::Ketama,
-        Distribution::KetamaWeighted,
-        Distribution::Rendezvous,
+    for (dist, n) in [
+        (Distribution::Ketama, 1000),
+        (Distribution::KetamaWeighted, 1000),
+        (Distribution::Rendezvous, 300),
     ] {
-        let ring = Ring::new(&list, dist, HashAlgorithm::OneAtATime);
-        let mut hit = vec![false; 1000];
-        for k in keys("big", 50_000, 6, true) {
+        let ring = Ring::new(&servers(n), dist, HashAlgorithm::OneAtATime);
+        let mut hit = vec![false; n];
+        for k in keys("big", 30 * n, 6, true) {
             hit[ring.owner(&k).unwrap()] = true;
         }
-        assert!(hit.iter().filter(|h| **h).count() > 950, "{dist:?}");
+        assert!(
+            hit.iter().filter(|h| **h).count() > n * 95 / 100,
+            "{dist:?}"
+        );
     }
 }

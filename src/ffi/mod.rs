@@ -11,6 +11,7 @@
 pub mod boundary;
 pub mod config;
 pub mod options;
+pub mod ring;
 
 use std::ffi::c_char;
 
