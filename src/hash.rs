@@ -137,13 +137,29 @@ fn signed(b: u8) -> u32 {
     b as i8 as i32 as u32
 }
 
+/// `signed(b) * 1025` for every byte: one_at_a_time's per-byte term.
+static OAAT_BYTE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8 as i8 as i32 as u32).wrapping_mul(1025);
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn one_at_a_time(key: &[u8]) -> u32 {
+    // Per byte, libhashkit computes t = h + b; t += t << 10; h = t ^ (t >> 6).
+    // Since t + (t << 10) = h * 1025 + b * 1025, the byte's share can be
+    // computed off the dependency chain, which leaves (h << 10) + (h + b * 1025)
+    // on it: one step shorter per byte than the textbook order.
+    // (A table, because the compiler folds a plain `b * 1025` back into the
+    // textbook order.)
     let mut h: u32 = 0;
     for &b in key {
-        h = h.wrapping_add(signed(b));
-        h = h.wrapping_add(h << 10);
-        h ^= h >> 6;
+        let t = (h << 10).wrapping_add(h.wrapping_add(OAAT_BYTE[b as usize]));
+        h = t ^ (t >> 6);
     }
     h = h.wrapping_add(h << 3);
     h ^= h >> 11;
