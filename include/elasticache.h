@@ -282,8 +282,9 @@ void elasticache_options_free(elasticache_options *opts);
  Build a ring over `n` servers, each a NUL-terminated "host:port" string
  (port 11211 when omitted; "[v6addr]:port" for IPv6). The host string is
  hashed exactly as written, never resolved. `weights` is NULL (all weights
- equal to one) or `n` weights, none of them 0; only `ketama_weighted` uses
- them. `opts` may be NULL (defaults); its `distribution` (modula, ketama,
+ equal to one) or `n` weights, none of them 0; `ketama_weighted` uses them,
+ and so does `ketama` once a weight is above 1 (weighted points, the key
+ hash kept, as libmemcached does); `modula` and `rendezvous` ignore them. `opts` may be NULL (defaults); its `distribution` (modula, ketama,
  ketama_weighted, rendezvous; default ketama) and `hash` (default
  one_at_a_time) are used, except that ketama_weighted always hashes keys
  with md5, as libmemcached does, and rendezvous always uses pymemcache's

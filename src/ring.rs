@@ -10,10 +10,16 @@
 //!   are always `host:port` (pymemcache's).
 //! * **modula**: `hash(key) % server_count`.
 //! * **ketama**: 100 points per server, each `hash("name-N")` with the same
-//!   hash as the keys. Weights are ignored, as pylibmc ignores them (servers are
-//!   added before behaviors). The continuum is sorted by (value, server index),
+//!   hash as the keys. The continuum is sorted by (value, server index),
 //!   libmemcached's comparator, so ties go to the lower index; a key goes to the
-//!   first point >= its hash, wrapping around.
+//!   first point >= its hash, wrapping around. libmemcached 1.1.4's C API keeps
+//!   the points of the hash in force when the distribution was set; we always
+//!   use one hash for both (set the hash first there, as pylibmc does).
+//! * **ketama with weights**: when any server has a weight above 1, the
+//!   continuum is built the ketama_weighted way (md5 points, below) while keys
+//!   keep the configured hash. That is what pylibmc (its bundled 1.0.16) and
+//!   the libmemcached C API (servers added after the distribution is chosen)
+//!   do; a pylibmc built on libmemcached 1.1.4 would ignore the weights.
 //! * **ketama_weighted**: pylibmc's `ketama_weighted` behavior, which sets md5
 //!   as the key hash *after* `hash`: keys always hash with md5, whatever hash is
 //!   passed. Each server gets `floor(w/W * 160/4 * live + 1e-10) * 4` points
@@ -93,7 +99,8 @@ pub struct ServerSpec {
     pub host: String,
     /// TCP port.
     pub port: u16,
-    /// Weight (only ketama_weighted uses it); 1 unless set. A weight of 0 gives
+    /// Weight, 1 unless set: used by ketama_weighted, and by ketama once any
+    /// server's weight is above 1 (see the module docs). A weight of 0 gives
     /// the server no points, as in libmemcached.
     pub weight: u32,
 }
@@ -191,8 +198,15 @@ impl Ring {
                     hash,
                     count: servers.len() as u32,
                 },
+                // libmemcached switches a consistent ring to weighted points as
+                // soon as a server of weight > 1 is added, keeping the key hash.
+                Distribution::Ketama if servers.iter().any(|s| s.weight > 1) => {
+                    Continuum::weighted(servers, &live_idx, hash)
+                }
                 Distribution::Ketama => Continuum::ketama(servers, &live_idx, hash),
-                Distribution::KetamaWeighted => Continuum::weighted(servers, &live_idx),
+                Distribution::KetamaWeighted => {
+                    Continuum::weighted(servers, &live_idx, HashAlgorithm::Md5)
+                }
                 Distribution::Rendezvous => Kind::Rendezvous(
                     live_idx
                         .iter()
@@ -271,7 +285,7 @@ impl Continuum {
         Continuum::build(points, hash)
     }
 
-    fn weighted(servers: &[ServerSpec], live: &[usize]) -> Kind {
+    fn weighted(servers: &[ServerSpec], live: &[usize], key_hash: HashAlgorithm) -> Kind {
         let total: u64 = live.iter().map(|&i| servers[i].weight as u64).sum();
         let mut points = Vec::with_capacity(live.len() * KETAMA_WEIGHTED_POINTS as usize);
         let mut buf = String::new();
@@ -289,7 +303,7 @@ impl Continuum {
                 }
             }
         }
-        Continuum::build(points, HashAlgorithm::Md5)
+        Continuum::build(points, key_hash)
     }
 
     fn build(mut points: Vec<(u32, u32)>, hash: HashAlgorithm) -> Kind {

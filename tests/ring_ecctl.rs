@@ -18,9 +18,27 @@ use elasticache::Status;
 
 fn build_ecctl() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // target/<profile>/deps/<this test> -> target/<profile>, where cargo put the .so.
+    // target/<profile>/deps/<this test> -> target/<profile>, where cargo puts
+    // the .so. `cargo test` builds only the rlib, so build the shared library
+    // of this very profile now (a no-op when it is fresh). Once per process.
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let exe = std::env::current_exe().unwrap();
     let lib_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    {
+        let mut built = BUILT.lock().unwrap();
+        if !*built {
+            let profile = lib_dir.file_name().unwrap().to_str().unwrap();
+            let profile = if profile == "debug" { "dev" } else { profile };
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let st = Command::new(cargo)
+                .args(["build", "--lib", "--profile", profile])
+                .current_dir(root)
+                .status()
+                .unwrap();
+            assert!(st.success(), "cargo build --lib failed");
+            *built = true;
+        }
+    }
     assert!(
         lib_dir.join("libelasticache.so").exists(),
         "{}",
