@@ -63,9 +63,17 @@ fn build_ecctl() -> PathBuf {
     .arg(root.join("include"))
     .arg("-o")
     .arg(&out);
-    for f in ["ecctl.c", "ecctl_discover.c", "ecctl_route.c"] {
-        cmd.arg(root.join("examples/c").join(f));
-    }
+    // Every ecctl*.c, as the Makefile's wildcard takes them.
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(root.join("examples/c"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("ecctl") && name.ends_with(".c")
+        })
+        .collect();
+    sources.sort();
+    cmd.args(&sources);
     cmd.arg("-L")
         .arg(&lib_dir)
         .arg("-lelasticache")
