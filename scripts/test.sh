@@ -24,6 +24,9 @@ cargo test --release
 step "C tests"
 bash scripts/test_c.sh
 
+step "ecctl against a local emulated cluster"
+bash scripts/test_ecctl.sh
+
 if [ -d examples/python/tests ]; then
     step "Python tests"
     python3 -m pytest -q examples/python/tests

@@ -1,6 +1,11 @@
 /*
  * ecctl route [--distribution modula|ketama|ketama_weighted|rendezvous] [--hash NAME]
  *             [--weights W1,W2,...] --servers HOST:PORT,HOST:PORT,... [KEY...]
+ * ecctl route --endpoint HOST:PORT [--node-naming ip|host] [--timeout-ms N]
+ *             [--ignore-cluster-errors] [placement options] [KEY...]
+ *
+ * With --endpoint the nodes come from the live cluster's configuration endpoint
+ * and each key is placed by a client over them, as an application would.
  *
  * Prints "KEY HOST:PORT" for each key: the server a libmemcached (or, with
  * rendezvous, pymemcache) client would store it on. With no KEY arguments,
@@ -17,7 +22,9 @@
 static void route_usage(void) {
     fprintf(stderr,
             "usage: ecctl route [--distribution modula|ketama|ketama_weighted|rendezvous] [--hash NAME]\n"
-            "                   [--weights W1,W2,...] --servers HOST:PORT,... [KEY...]\n");
+            "                   [--weights W1,W2,...] --servers HOST:PORT,... [KEY...]\n"
+            "       ecctl route --endpoint HOST:PORT [--node-naming ip|host] [--timeout-ms N]\n"
+            "                   [--ignore-cluster-errors] [placement options] [KEY...]\n");
 }
 
 /* Split a comma-separated list in place; returns the number of items (0 on allocation failure). */
@@ -38,11 +45,18 @@ static size_t split_list(char *s, char ***out) {
     return n;
 }
 
-static int route_one(const elasticache_ring *ring, const char *key, size_t len) {
+static int route_one(const elasticache_ring *ring, const elasticache_client *client, const char *key, size_t len) {
     size_t index = 0;
     const char *server = NULL;
-    uint32_t st = elasticache_ring_lookup(ring, (const uint8_t *)key, len, &index);
-    if (st == ELASTICACHE_STATUS_OK) st = elasticache_ring_server(ring, index, &server);
+    char live[300];
+    uint32_t st;
+    if (client) {
+        st = elasticache_server_for_key(client, (const uint8_t *)key, len, live, sizeof live, NULL);
+        server = live;
+    } else {
+        st = elasticache_ring_lookup(ring, (const uint8_t *)key, len, &index);
+        if (st == ELASTICACHE_STATUS_OK) st = elasticache_ring_server(ring, index, &server);
+    }
     if (st != ELASTICACHE_STATUS_OK) {
         ecctl_print_error("route", st);
         return 1;
@@ -56,6 +70,8 @@ static int route_one(const elasticache_ring *ring, const char *key, size_t len) 
 
 int ecctl_route(int argc, char **argv) {
     char *servers_arg = NULL, *weights_arg = NULL;
+    const char *endpoint_arg = NULL;
+    elasticache_client *client = NULL;
     char **servers = NULL, **weight_items = NULL;
     uint32_t *weights = NULL;
     size_t n_servers = 0;
@@ -81,6 +97,15 @@ int ecctl_route(int argc, char **argv) {
             servers_arg = argv[++i];
         } else if (strcmp(a, "--weights") == 0 && has_value) {
             weights_arg = argv[++i];
+        } else if (strcmp(a, "--endpoint") == 0 && has_value) {
+            endpoint_arg = argv[++i];
+        } else if (strcmp(a, "--node-naming") == 0 && has_value) {
+            if (ecctl_set_option(opts, "node_naming", argv[++i])) goto out;
+        } else if (strcmp(a, "--timeout-ms") == 0 && has_value) {
+            const char *v = argv[++i];
+            if (ecctl_set_option(opts, "connect_timeout", v) || ecctl_set_option(opts, "io_timeout", v)) goto out;
+        } else if (strcmp(a, "--ignore-cluster-errors") == 0) {
+            if (ecctl_set_option(opts, "ignore_cluster_errors", "true")) goto out;
         } else if (strcmp(a, "--") == 0) {
             first_key = i + 1;
             break;
@@ -92,6 +117,18 @@ int ecctl_route(int argc, char **argv) {
             first_key = i;
             break;
         }
+    }
+    if (endpoint_arg && servers_arg) {
+        fprintf(stderr, "ecctl route: give --endpoint or --servers, not both\n");
+        goto out;
+    }
+    if (endpoint_arg) {
+        st = elasticache_client_new(endpoint_arg, opts, &client);
+        if (st != ELASTICACHE_STATUS_OK) {
+            ecctl_print_error("discover", st);
+            goto out;
+        }
+        goto route;
     }
     if (!servers_arg || !*servers_arg) {
         route_usage();
@@ -126,9 +163,10 @@ int ecctl_route(int argc, char **argv) {
         goto out;
     }
 
+route:
     rc = 0;
     if (first_key < argc) {
-        for (int i = first_key; i < argc && rc == 0; i++) rc = route_one(ring, argv[i], strlen(argv[i]));
+        for (int i = first_key; i < argc && rc == 0; i++) rc = route_one(ring, client, argv[i], strlen(argv[i]));
     } else {
         /* A large output buffer: a million keys is a million short lines. */
         static char outbuf[1 << 16];
@@ -138,7 +176,7 @@ int ecctl_route(int argc, char **argv) {
         while (rc == 0 && (len = getline(&line, &cap, stdin)) >= 0) {
             if (len > 0 && line[len - 1] == '\n') len--;
             if (len > 0 && line[len - 1] == '\r') len--;
-            rc = route_one(ring, line, (size_t)len);
+            rc = route_one(ring, client, line, (size_t)len);
         }
     }
     if (fflush(stdout) != 0) {
@@ -148,6 +186,7 @@ int ecctl_route(int argc, char **argv) {
 out:
     free(line);
     elasticache_ring_free(ring);
+    elasticache_client_free(client);
     free(weights);
     free(weight_items);
     free(servers);

@@ -678,7 +678,9 @@ pub unsafe extern "C" fn elasticache_server_index_for_key(
 /// # Safety
 /// `client` live.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_client_disconnect_all(client: *const elasticache_client) -> u32 {
+pub unsafe extern "C" fn elasticache_client_disconnect_all(
+    client: *const elasticache_client,
+) -> u32 {
     call(|| {
         // SAFETY: caller's contract.
         unsafe { client_ref(client)? }.disconnect_all();

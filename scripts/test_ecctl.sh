@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# ecctl end to end against a local emulated cluster (real memcached nodes behind
+# the emulated configuration endpoint): discover's output, the operations' exit
+# codes, route --endpoint agreeing with where set really put a key, and errors.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+E=./examples/c/ecctl
+cargo build --release --quiet --example local_cluster || exit 1
+
+coproc LC { exec target/release/examples/local_cluster --nodes 3 2>&1; }
+exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"
+trap 'exec {LC_IN}>&-; wait 2>/dev/null' EXIT
+IFS= read -r -t 30 -u "$LC_OUT" LINE || { echo "no endpoint line"; exit 1; }
+EP=${LINE#endpoint }
+
+passed=0
+failed=0
+check() { # check NAME EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then
+        passed=$((passed + 1))
+    else
+        echo "FAIL $1: expected [$2], got [$3]"
+        failed=$((failed + 1))
+    fi
+}
+
+out=$($E discover "$EP")
+check "discover version line" "version 1" "$(head -n1 <<<"$out")"
+check "discover lists 3 nodes" 3 "$(tail -n +2 <<<"$out" | grep -cE '^node[0-9]+\.localcluster\.invalid 127\.0\.0\.[0-9]+ [0-9]+$')"
+
+$E set greeting hello --endpoint "$EP" --flags 7; check "set exit" 0 $?
+check "get value" hello "$($E get greeting --endpoint "$EP")"
+$E get nothing-here --endpoint "$EP" >/dev/null; check "get miss exit" 1 $?
+$E set counter 41 --endpoint "$EP" >/dev/null
+check "incr" 42 "$($E incr counter --endpoint "$EP")"
+check "incr delta" 52 "$($E incr counter 10 --endpoint "$EP")"
+$E delete counter --endpoint "$EP"; check "delete exit" 0 $?
+$E delete counter --endpoint "$EP"; check "delete miss exit" 1 $?
+
+# route --endpoint names the node that really holds the key.
+for key in alpha beta gamma delta epsilon; do
+    $E set "$key" "v-$key" --endpoint "$EP"
+    node=$($E route --endpoint "$EP" "$key" | awk '{print $2}')
+    check "route $key holds value" "v-$key" "$($E get "$key" --servers "$node")"
+done
+check "route reads keys from stdin" 3 "$(printf 'a\nb\nc\n' | $E route --endpoint "$EP" | wc -l | tr -d ' ')"
+
+check "stats lists every node" 3 "$($E stats --endpoint "$EP" | grep -c '^127\.0\.0\.')"
+
+err=$($E get "bad key" --endpoint "$EP" 2>&1 >/dev/null); rc=$?
+check "bad key exit" 2 "$rc"
+check "bad key message" 1 "$(grep -c 'bad key' <<<"$err")"
+err=$($E get k --endpoint 127.0.0.1:1 --timeout-ms 300 2>&1 >/dev/null); rc=$?
+check "refused endpoint exit" 2 "$rc"
+check "refused endpoint message names it" 1 "$(grep -c '127.0.0.1:1' <<<"$err")"
+$E discover 127.0.0.1:1 >/dev/null 2>&1; check "discover failure exit" 1 $?
+
+echo "ecctl: $passed passed, $failed failed"
+[ "$failed" = 0 ]
