@@ -274,9 +274,12 @@ def main():
         fg = sorted(r["first_get_us"] for r in disc)
         add(f"- `elasticache_client_new(endpoint)` in a fresh process: median {us(cn[len(cn) // 2])} "
             f"(min {us(cn[0])}, {len(cn)} processes); first get after it (connects to the node): median {us(fg[len(fg) // 2])}.")
-        add(f"- Per cold start the endpoint saw {dmeta.get('connects_per_start', '?')} connect(s) and "
-            f"{dmeta.get('requests_per_start', '?')} request(s): {dmeta.get('requests', '')}.")
-        add(f"- Endpoint: {dmeta.get('emulator', 'bench/cfg_endpoint.py')}.")
+        tr = next((r for r in R_.recs if r.get("bench") == "discovery_trace"), None)
+        if tr:
+            reqs = ", ".join(f"`{q}`" for q in tr.get("request_lines", []))
+            add(f"- One cold start (strace of the client): {tr['connects']} connect(s) to the endpoint and "
+                f"{tr['requests']} request(s), i.e. round trip(s): {reqs}.")
+        add(f"- Endpoint: {dmeta.get('emulator', '?')}.")
     else:
         add("- not measured in this run")
     add("")

@@ -87,16 +87,34 @@ echo "bench: memory"
 for impl in ours libmemcached; do "$BENCH_C" memory "$impl" | tee -a "$REC"; done
 
 echo "bench: discovery cold start"
-first=${servers[0]}
-$PY bench/cfg_endpoint.py --nodes "localhost|127.0.0.1|${first##*:}" --log "$WORK/cfg.log" \
-    --port-file "$WORK/cfg.port" --lifetime 60 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$WORK/cfg.port" ] && break; sleep 0.05; done
+# The project's own emulated configuration endpoint (elasticache::testkit, run
+# by examples/local_cluster) when this tree has it; else bench/cfg_endpoint.py.
+EP=""
+if [ -f examples/local_cluster.rs ] && cargo build --release --quiet --example local_cluster; then
+    mkfifo "$WORK/lc.in"
+    target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
+    pids+=($!)
+    exec 7>"$WORK/lc.in" # its stdin stays open until we say quit
+    for _ in $(seq 200); do grep -q '^endpoint ' "$WORK/lc.out" 2>/dev/null && break; sleep 0.05; done
+    EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
+    EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
+fi
+if [ -z "$EP" ]; then
+    first=${servers[0]}
+    $PY bench/cfg_endpoint.py --nodes "localhost|127.0.0.1|${first##*:}" --log "$WORK/cfg.log" \
+        --port-file "$WORK/cfg.port" --lifetime 60 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s "$WORK/cfg.port" ] && break; sleep 0.05; done
+    EP="127.0.0.1:$(cat "$WORK/cfg.port")"
+    EMULATOR="bench/cfg_endpoint.py (a minimal configuration endpoint in Python, one node listed)"
+fi
 DISC_RUNS=10
-for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "127.0.0.1:$(cat "$WORK/cfg.port")" | tee -a "$REC"; done
-connects=$(grep -c '^connect' "$WORK/cfg.log" || true)
-requests=$(grep -c '^cmd' "$WORK/cfg.log" || true)
-request_kinds=$(sed -n 's/^cmd //p' "$WORK/cfg.log" | sort | uniq -c | awk '{c=$1; $1=""; printf "%s`%s` x%d", (n++?", ":""), substr($0,2), c}')
+for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "$EP" | tee -a "$REC"; done
+$PY bench/discovery_trace.py "$BENCH_C" "$EP" | tee -a "$REC"
+if [ -e "$WORK/lc.in" ]; then
+    echo quit >&7 || true
+    exec 7>&-
+fi
 
 echo "bench: Python"
 if [ -d examples/python ]; then export PYTHONPATH="$ROOT/examples/python${PYTHONPATH:+:$PYTHONPATH}"; fi
@@ -136,13 +154,7 @@ meta = {
     "libmemcached": sh("pkg-config --modversion libmemcached") or "?",
     "cc": sh("$CC --version | head -n1"),
     "rustc": sh("rustc --version").replace("rustc ", ""),
-    "discovery": {
-        "runs": $DISC_RUNS,
-        "connects_per_start": round($connects / $DISC_RUNS, 2),
-        "requests_per_start": round($requests / $DISC_RUNS, 2),
-        "requests": """$request_kinds""",
-        "emulator": "bench/cfg_endpoint.py (a minimal configuration endpoint in Python, one node listed)",
-    },
+    "discovery": {"runs": $DISC_RUNS, "emulator": "$EMULATOR"},
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
