@@ -78,5 +78,42 @@ def main():
             print(json.dumps(rec), flush=True)
 
 
+def futex_per_op(bench_c, impl, threads, secs=0.5):
+    """futex calls per get with `threads` threads sharing one client: a lock
+    that makes threads wait shows up here (an uncontended lock makes none)."""
+    with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as f:
+        out = f.name
+    try:
+        base = ["strace", "-f", "-c", "-e", "trace=futex", "-o", out]
+        # --seccomp-bpf stops the traced process only on futex, so the run keeps its pace.
+        probe = subprocess.run(["strace", "--seccomp-bpf", "-e", "trace=futex", "true"], capture_output=True)
+        if probe.returncode == 0:
+            base.insert(1, "--seccomp-bpf")
+        p = subprocess.run(base + [bench_c, "threads", impl, str(threads), str(secs)],
+                           capture_output=True, text=True, timeout=60)
+        rec = json.loads(p.stdout.strip().splitlines()[-1])
+        calls = 0
+        with open(out) as fh:
+            for line in fh:
+                parts = line.split()
+                if parts and parts[-1] == "futex" and len(parts) >= 5:
+                    calls = int(parts[3])
+        return calls, rec["ops"]
+    finally:
+        os.unlink(out)
+
+
+def futex_main(bench_c):
+    for impl in ("ours", "libmemcached"):
+        try:
+            calls, ops = futex_per_op(bench_c, impl, 2)
+        except Exception as e:
+            print(json.dumps({"suite": "sys", "bench": "futex", "impl": impl, "error": str(e)}), flush=True)
+            continue
+        print(json.dumps({"suite": "sys", "bench": "futex", "impl": impl, "threads": 2, "futex_calls": calls,
+                          "ops": ops, "futex_per_get": round(calls / ops, 5) if ops else None}), flush=True)
+
+
 if __name__ == "__main__":
     main()
+    futex_main(sys.argv[1])

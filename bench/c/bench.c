@@ -11,6 +11,7 @@
  * Usage:  bench_c MODE [ARGS]   with BENCH_SERVERS="127.0.0.1:p1,127.0.0.1:p2,..."
  *   all                       every latency, scale and ring-build figure
  *   syscalls IMPL OP N        N operations only (run under strace -c by the driver)
+ *   threads IMPL N SECS       N threads doing gets for SECS (futex calls counted by the driver)
  *   memory IMPL               resident memory per client and per node connection
  *   discovery ENDPOINT        cold start through a configuration endpoint
  *
@@ -973,6 +974,21 @@ int main(int argc, char **argv) {
         mode_all(sc ? atof(sc) : 1.0);
     } else if (strcmp(mode, "syscalls") == 0 && argc >= 5) {
         mode_syscalls(argv[2], argv[3], atol(argv[4]));
+    } else if (strcmp(mode, "threads") == 0 && argc >= 5) {
+        /* One thread-scaling slice on its own (the driver counts its futex calls). */
+        int nodes = nservers < 4 ? nservers : 4, dis;
+        elasticache_client *ec = ours_new(nodes);
+        memcached_st *mc = lmc_new(nodes);
+        keyset_t ks = keyset_new("bench:hit", NKEYS, ec, mc, &dis);
+        populate_single(ec, mc, &ks, 100);
+        double ops, cpu;
+        size_t err;
+        run_threads(argv[2], atoi(argv[3]), atof(argv[4]), ec, mc, &ks, 100, &ops, &cpu, &err);
+        printf("{\"suite\":\"c\",\"bench\":\"threads_slice\",\"impl\":\"%s\",\"threads\":%s,\"ops\":%.0f,\"errors\":%zu}\n",
+               argv[2], argv[3], ops * atof(argv[4]), err);
+        keyset_free(&ks);
+        memcached_free(mc);
+        elasticache_client_free(ec);
     } else if (strcmp(mode, "memory") == 0 && argc >= 3) {
         mode_memory(argv[2]);
     } else {
