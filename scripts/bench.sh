@@ -131,7 +131,7 @@ fi
 
 END=$(date +%s)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src bench 2>/dev/null || commit="$commit (with uncommitted changes)"
+git diff --quiet HEAD -- src bench include ':!bench/results' 2>/dev/null || commit="$commit (with uncommitted changes)"
 META=$WORK/meta.json
 $PY - "$META" <<EOF
 import json, platform, subprocess, sys, datetime, os
