@@ -181,7 +181,9 @@ impl Client {
         if t.fork_gen != registry::generation() {
             return Ok(self.after_fork(&t));
         }
-        if self.now_ms() >= self.next_check_ms.load(Ordering::Acquire) {
+        // NEVER (a fixed server list with no ejected node) needs no clock read.
+        let next = self.next_check_ms.load(Ordering::Acquire);
+        if next != NEVER && self.now_ms() >= next {
             return Ok(self.maintain());
         }
         Ok(t)
@@ -855,9 +857,14 @@ impl Client {
                 return None;
             }
         };
+        // Owners first, then each node's list allocated at its exact size:
+        // pushing into empty lists cost a chain of reallocations per node.
         // Index by node; most calls touch few nodes, so a small vector beats a map.
-        let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); t.nodes.len()];
+        const SKIP: usize = usize::MAX;
+        let mut owners: Vec<usize> = Vec::with_capacity(keys.len());
+        let mut counts = vec![0usize; t.nodes.len()];
         for (i, key) in keys.iter().enumerate() {
+            owners.push(SKIP);
             if results[i].is_err() {
                 continue;
             }
@@ -871,8 +878,17 @@ impl Client {
                         addr: t.nodes[n].label().to_string(),
                     })
                 }
-                Some(n) => by_node[n].push(i),
+                Some(n) => {
+                    owners[i] = n;
+                    counts[n] += 1;
+                }
                 None => results[i] = Err(no_servers(&t)),
+            }
+        }
+        let mut by_node: Vec<Vec<usize>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+        for (i, &n) in owners.iter().enumerate() {
+            if n != SKIP {
+                by_node[n].push(i);
             }
         }
         let groups = by_node

@@ -273,9 +273,12 @@ impl NodePool {
     /// An idle connection, or a new one while fewer than the cap are open;
     /// at the cap, wait up to the I/O timeout for one to come back.
     pub fn checkout(&self, op: &'static str) -> Result<Conn> {
-        let deadline = Instant::now() + self.connect.io_timeout;
         {
             let mut idle = self.idle.lock();
+            // The clock is read only when the pool is exhausted: an idle
+            // connection is handed out without a time stamp (one less
+            // clock_gettime per operation).
+            let mut deadline = None;
             loop {
                 if let Some(c) = idle.conns.pop() {
                     return Ok(c);
@@ -284,7 +287,9 @@ impl NodePool {
                     idle.open += 1;
                     break;
                 }
-                if self.freed.wait_until(&mut idle, deadline).timed_out() {
+                let until =
+                    *deadline.get_or_insert_with(|| Instant::now() + self.connect.io_timeout);
+                if self.freed.wait_until(&mut idle, until).timed_out() {
                     return Err(Error::Timeout {
                         addr: self.label.clone(),
                         op,

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Benchmarks (`make bench`): elasticache against libmemcached, pylibmc,
+# pymemcache and the raw wire, side by side in one run, on 16 local memcached
+# processes. Prints every figure with its ratio and writes
+#   bench/results/latest.md     the table the README quotes (date, machine, versions)
+#   bench/results/latest.jsonl  every record it was made from
+#   docs/bench.png              multi-get latency against keys per call
+# Benchmarks print figures and never fail on them; the script fails only when
+# something cannot run at all. About 2 minutes on a 2-core box (plus the
+# first build). BENCH_SCALE=0.3 makes every timed loop shorter (a quick look).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+START=$(date +%s)
+PY=${PYTHON:-python3}
+CC=${CC:-cc}
+export BENCH_SCALE=${BENCH_SCALE:-1}
+NODES=16
+
+echo "bench: dependencies"
+bash scripts/deps.sh
+need_apt=()
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if ((${#need_apt[@]})); then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "bench: installing ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+$PY -c "import matplotlib" >/dev/null 2>&1 ||
+    $PY -m pip install -q --disable-pip-version-check matplotlib ||
+    echo "bench: matplotlib could not be installed; the plot will be skipped"
+
+echo "bench: building"
+cargo build --release --quiet
+mkdir -p target/bench bench/results docs
+LMC_LIBS=$(pkg-config --libs libmemcached 2>/dev/null || echo "-lmemcached -lmemcachedutil")
+$CC -O2 -g -std=c11 -Wall -Wextra -I include -o target/bench/bench_c bench/c/bench.c \
+    -L target/release -lelasticache -Wl,-rpath,"$ROOT/target/release" $LMC_LIBS -lpthread
+BENCH_C=$ROOT/target/bench/bench_c
+
+WORK=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "bench: starting $NODES memcached processes on 127.0.0.1"
+user=()
+[ "$(id -u)" = 0 ] && user=(-u root)
+servers=()
+for _ in $(seq $NODES); do
+    port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    memcached -l 127.0.0.1 -p "$port" -U 0 -t 1 -c 4096 -m 64 "${user[@]}" &
+    pids+=($!)
+    servers+=("127.0.0.1:$port")
+done
+for s in "${servers[@]}"; do
+    for _ in $(seq 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/"${s##*:}") 2>/dev/null && break
+        sleep 0.05
+    done
+done
+export BENCH_SERVERS
+BENCH_SERVERS=$(IFS=,; echo "${servers[*]}")
+REC=$WORK/records.jsonl
+: >"$REC"
+
+echo "bench: C latency, multi-get, threads, ring build"
+"$BENCH_C" all | tee -a "$REC" | cut -c1-160
+
+echo "bench: syscalls per operation (strace)"
+$PY bench/syscalls.py "$BENCH_C" | tee -a "$REC"
+
+echo "bench: instructions per operation (valgrind callgrind)"
+PROFILE=$WORK/profile.md
+: >"$PROFILE"
+if command -v valgrind >/dev/null 2>&1; then
+    $PY bench/instructions.py "$BENCH_C" "$PROFILE" | tee -a "$REC"
+fi
+
+echo "bench: memory"
+for impl in ours libmemcached; do "$BENCH_C" memory "$impl" | tee -a "$REC"; done
+
+echo "bench: discovery cold start"
+# The project's own emulated configuration endpoint (elasticache::testkit, run
+# by examples/local_cluster) when this tree has it; else bench/cfg_endpoint.py.
+EP=""
+if [ -f examples/local_cluster.rs ] && cargo build --release --quiet --example local_cluster; then
+    mkfifo "$WORK/lc.in"
+    target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
+    pids+=($!)
+    exec 7>"$WORK/lc.in" # its stdin stays open until we say quit
+    for _ in $(seq 200); do grep -q '^endpoint ' "$WORK/lc.out" 2>/dev/null && break; sleep 0.05; done
+    EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
+    EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
+fi
+if [ -z "$EP" ]; then
+    first=${servers[0]}
+    $PY bench/cfg_endpoint.py --nodes "localhost|127.0.0.1|${first##*:}" --log "$WORK/cfg.log" \
+        --port-file "$WORK/cfg.port" --lifetime 60 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s "$WORK/cfg.port" ] && break; sleep 0.05; done
+    EP="127.0.0.1:$(cat "$WORK/cfg.port")"
+    EMULATOR="bench/cfg_endpoint.py (a minimal configuration endpoint in Python, one node listed)"
+fi
+DISC_RUNS=10
+for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "$EP" | tee -a "$REC"; done
+$PY bench/discovery_trace.py "$BENCH_C" "$EP" | tee -a "$REC"
+if [ -e "$WORK/lc.in" ]; then
+    echo quit >&7 || true
+    exec 7>&-
+fi
+
+echo "bench: Python"
+if [ -d examples/python ]; then export PYTHONPATH="$ROOT/examples/python${PYTHONPATH:+:$PYTHONPATH}"; fi
+export ELASTICACHE_LIBRARY=${ELASTICACHE_LIBRARY:-$ROOT/target/release/libelasticache.so}
+$PY bench/bench_py.py | tee -a "$REC" | cut -c1-160
+
+RING=$WORK/ring.txt
+if [ -f bench/ring.sh ]; then
+    echo "bench: ring lookup (bench/ring.sh)"
+    bash bench/ring.sh 2>&1 | tee "$RING" || echo "bench: bench/ring.sh failed" | tee -a "$RING"
+else
+    : >"$RING"
+fi
+
+END=$(date +%s)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src bench include ':!bench/results' 2>/dev/null || commit="$commit (with uncommitted changes)"
+META=$WORK/meta.json
+$PY - "$META" <<EOF
+import json, platform, subprocess, sys, datetime, os
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception:
+        return "?"
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or platform.processor()
+mem_kb = int(sh("awk '/MemTotal/ {print \$2}' /proc/meminfo") or 0)
+meta = {
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    "commit": "$commit",
+    "elapsed_s": $END - $START,
+    "cpu": cpu,
+    "cores": os.cpu_count(),
+    "mem": f"{mem_kb / 1048576:.0f} GiB RAM",
+    "kernel": platform.release(),
+    "memcached": sh("memcached -V").replace("memcached ", ""),
+    "libmemcached": sh("pkg-config --modversion libmemcached") or "?",
+    "cc": sh("$CC --version | head -n1"),
+    "rustc": sh("rustc --version").replace("rustc ", ""),
+    "discovery": {"runs": $DISC_RUNS, "emulator": "$EMULATOR"},
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+
+cp "$REC" bench/results/latest.jsonl
+echo
+$PY bench/report.py "$REC" "$META" "$RING" bench/results/latest.md docs/bench.png "$PROFILE"
+echo "bench: done in $(($(date +%s) - START)) s; results in bench/results/latest.md, plot in docs/bench.png"
