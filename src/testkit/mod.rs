@@ -5,5 +5,6 @@
 //! nodes are real `memcached` processes on 127.0.0.1 and random free ports.
 
 pub mod memcached;
+pub mod tls;
 
 pub use memcached::Memcached;
