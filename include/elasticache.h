@@ -112,6 +112,11 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
+ A libmemcached hash function (pylibmc's `hash` behavior names).
+ */
+typedef struct HashAlgorithm HashAlgorithm;
+
+/*
  A client over a cluster. Safe to share between threads: every operation
  may be called concurrently on one client. Free with `elasticache_client_free`
  once no call is running on it.
@@ -135,6 +140,13 @@ typedef struct elasticache_multi elasticache_multi;
  Not thread-safe to modify; once built it is only read, and may be shared.
  */
 typedef struct elasticache_options elasticache_options;
+
+/*
+ A placement ring over a fixed list of servers (see `elasticache_ring_new`).
+ Immutable once built: lookups may run from many threads at once; free it
+ once with `elasticache_ring_free` after every lookup has returned.
+ */
+typedef struct elasticache_ring elasticache_ring;
 
 /*
  Per-node results of `stats` or `version`. Owned by the caller, freed with
@@ -479,6 +491,27 @@ uint32_t elasticache_server_for_key(const elasticache_client *client,
                                     size_t *out_n);
 
 /*
+ Store in `*index` the position of the node that owns `key` now, in the
+ order of the client's node list (the order the configuration endpoint lists
+ them, or the order given to `elasticache_client_new_servers`).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
+ */
+uint32_t elasticache_server_index_for_key(const elasticache_client *client,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          size_t *index);
+
+/*
+ Close every idle connection of the client; later calls reconnect on demand.
+
+ # Safety
+ `client` live.
+ */
+uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
+
+/*
  Read `n` keys with one request per node (every node is written before any
  is read). `*out` receives a result object with one entry per key, in order,
  even when some nodes failed; read it with `elasticache_multi_item`. The
@@ -757,6 +790,73 @@ uint32_t elasticache_options_set(elasticache_options *opts, const char *name, co
  `opts` must be NULL or come from `elasticache_options_new`, freed once.
  */
 void elasticache_options_free(elasticache_options *opts);
+
+/*
+ Build a ring over `n` servers, each a NUL-terminated "host:port" string
+ (port 11211 when omitted; "[v6addr]:port" for IPv6). The host string is
+ hashed exactly as written, never resolved. `weights` is NULL (all weights
+ equal to one) or `n` weights, none of them 0; `ketama_weighted` uses them,
+ and so does `ketama` once a weight is above 1 (weighted points, the key
+ hash kept, as libmemcached does); `modula` and `rendezvous` ignore them. `opts` may be NULL (defaults); its `distribution` (modula, ketama,
+ ketama_weighted, rendezvous; default ketama) and `hash` (default
+ one_at_a_time) are used, except that ketama_weighted always hashes keys
+ with md5, as libmemcached does, and rendezvous always uses pymemcache's
+ murmur3. `n` may be 0: every lookup then returns NO_SERVERS. The ring is
+ stored in `*out`.
+
+ # Safety
+ `servers` must point to `n` NUL-terminated strings (or be NULL with `n == 0`);
+ `weights` NULL or valid for `n` reads; `opts` NULL or live; `out` valid for
+ one pointer write.
+ */
+uint32_t elasticache_ring_new(const char *const *servers,
+                              size_t n,
+                              const uint32_t *weights,
+                              const elasticache_options *opts,
+                              elasticache_ring **out);
+
+/*
+ Store in `*index` the index (into the list given to `elasticache_ring_new`)
+ of the server owning the key of `key_len` bytes at `key`. Any bytes are
+ accepted (placement does not validate keys). NO_SERVERS when the ring has
+ no server. Does not allocate.
+
+ # Safety
+ `ring` must be live; `key` valid for `key_len` bytes (NULL only with
+ `key_len == 0`); `index` valid for one write.
+ */
+uint32_t elasticache_ring_lookup(const elasticache_ring *ring,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 size_t *index);
+
+/*
+ Store in `*host_port` server `index`'s "host:port" ("[v6addr]:port" for
+ IPv6), a string that lives as long as `ring`. INVALID_ARGUMENT for an index
+ out of range.
+
+ # Safety
+ `ring` must be live; `host_port` valid for one pointer write.
+ */
+uint32_t elasticache_ring_server(const elasticache_ring *ring,
+                                 size_t index,
+                                 const char **host_port);
+
+/*
+ The number of servers the ring was built over. Returns 0 for NULL.
+
+ # Safety
+ `ring` must be NULL or live.
+ */
+size_t elasticache_ring_server_count(const elasticache_ring *ring);
+
+/*
+ Free a ring. NULL is accepted and ignored.
+
+ # Safety
+ `ring` must be NULL or come from `elasticache_ring_new`, freed once.
+ */
+void elasticache_ring_free(elasticache_ring *ring);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -444,6 +444,21 @@ impl Client {
         Ok(t.nodes[i].label().to_string())
     }
 
+    /// The index, in [`Client::servers`] order, of the node that owns `key` now.
+    pub fn server_index_for(&self, key: &[u8]) -> Result<usize> {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        t.ring.owner(key).ok_or_else(|| no_servers(&t))
+    }
+
+    /// Close every idle connection; the next operations reconnect on demand
+    /// (pylibmc's `disconnect_all`).
+    pub fn disconnect_all(&self) {
+        for n in &self.topo.read().nodes {
+            n.close_idle();
+        }
+    }
+
     fn owner<'t>(&self, t: &'t Topology, key: &[u8]) -> Result<&'t Arc<NodePool>> {
         let i = t.ring.owner(key).ok_or_else(|| no_servers(t))?;
         let node = &t.nodes[i];

@@ -141,6 +141,11 @@ pub fn parse_reply(endpoint: &str, buf: &[u8]) -> Result<Reply> {
                 quote_bytes(buf, 200)
             )));
         }
+        // Fail at once on bytes that cannot start any reply, rather than
+        // waiting for a line feed that a confused server may never send.
+        if !could_start_reply(buf) {
+            return Err(bad(format!("unexpected reply {}", quote_bytes(buf, 200))));
+        }
         return Ok(Reply::Incomplete);
     };
     if eol == 0 || buf[eol - 1] != b'\r' {
@@ -166,7 +171,18 @@ pub fn parse_reply(endpoint: &str, buf: &[u8]) -> Result<Reply> {
             )))
         }
     }
-    let (_key, flags, count) = (words.next(), words.next(), words.next());
+    let (key, flags, count) = (words.next(), words.next(), words.next());
+    let expected_key: &[u8] = if line.starts_with(b"VALUE") {
+        LEGACY_KEY.as_bytes()
+    } else {
+        b"cluster"
+    };
+    if key.is_some_and(|k| k != expected_key) {
+        return Err(bad(format!(
+            "reply is for another key: {}",
+            quote_bytes(line, 200)
+        )));
+    }
     let count = match (flags, count) {
         (Some(_), Some(c)) => std::str::from_utf8(c)
             .ok()
@@ -206,6 +222,22 @@ pub fn parse_reply(endpoint: &str, buf: &[u8]) -> Result<Reply> {
         )));
     }
     parse_payload(endpoint, payload).map(Reply::Config)
+}
+
+/// Whether `partial` (no line feed yet) can be the beginning of a reply line.
+fn could_start_reply(partial: &[u8]) -> bool {
+    const STARTS: [&[u8]; 6] = [
+        b"CONFIG ",
+        b"VALUE ",
+        b"ERROR",
+        b"END",
+        b"SERVER_ERROR",
+        b"CLIENT_ERROR",
+    ];
+    STARTS.iter().any(|s| {
+        let n = partial.len().min(s.len());
+        partial[..n] == s[..n]
+    })
 }
 
 /// Parse the payload: a version line, then the node line of `host|ip|port`
@@ -250,6 +282,13 @@ pub fn parse_payload(endpoint: &str, payload: &[u8]) -> Result<Config> {
                 quote_bytes(entry.as_bytes(), 200)
             ))
         })?);
+    }
+    // No cluster has zero nodes; taking such a list would drop every key.
+    if nodes.is_empty() {
+        return Err(bad(format!(
+            "the node list is empty: {}",
+            quote_bytes(payload, 200)
+        )));
     }
     Ok(Config {
         version,
@@ -390,10 +429,7 @@ impl Conversation<'_> {
             }
             let now = Instant::now();
             if now >= self.deadline {
-                return Err(Error::Timeout {
-                    addr: self.label.to_string(),
-                    op: cmd.name(),
-                });
+                return Err(self.timed_out(cmd));
             }
             self.stream
                 .set_read_timeout(self.deadline - now)
@@ -412,7 +448,35 @@ impl Conversation<'_> {
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(self.timed_out(cmd))
+                }
                 Err(e) => return Err(Error::io(self.label, cmd.name(), e)),
+            }
+        }
+    }
+
+    /// A timeout: plain when nothing came, else a discovery error quoting what
+    /// did come, since a partial reply says more than "timeout".
+    fn timed_out(&self, cmd: Command) -> Error {
+        if self.buf.is_empty() {
+            Error::Timeout {
+                addr: self.label.to_string(),
+                op: cmd.name(),
+            }
+        } else {
+            Error::Discovery {
+                endpoint: self.label.to_string(),
+                detail: format!(
+                    "incomplete reply to `{}` within the timeout: {}",
+                    cmd.name(),
+                    quote_bytes(&self.buf, 200)
+                ),
             }
         }
     }
@@ -576,6 +640,13 @@ mod tests {
         assert!(err_text(b"HELLO\r\n").contains("HELLO"));
         assert!(err_text(b"SERVER_ERROR out of memory\r\n").contains("out of memory"));
         assert!(err_text(b"CONFIG cluster 0 x\r\n").contains("byte count"));
+        // An empty node list, a reply for another key, bytes that start no reply.
+        assert!(err_text(&reply("1\n\n")).contains("node list is empty"));
+        let p = "1\nh|1.2.3.4|11211\n";
+        let other = format!("VALUE otherkey 0 {}\r\n{p}\r\nEND\r\n", p.len());
+        assert!(err_text(other.as_bytes()).contains("another key"));
+        assert!(err_text(b"garbage").contains("garbage"));
+        assert_eq!(parse(b"CONF").unwrap(), Reply::Incomplete);
         // No version line at all.
         assert!(err_text(&reply("12")).contains("version line"));
     }

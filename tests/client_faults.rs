@@ -57,15 +57,21 @@ fn killed_node_is_ejected_then_revived() {
 
     // Ops on other nodes keep working; ops on the victim's keys fail fast
     // (refused connections) until the failure limit ejects it.
-    assert_eq!(c.get(by_node[1][0].as_bytes()).unwrap().unwrap().value, by_node[1][0].as_bytes());
+    assert_eq!(
+        c.get(by_node[1][0].as_bytes()).unwrap().unwrap().value,
+        by_node[1][0].as_bytes()
+    );
     let t0 = Instant::now();
-    for attempt in 0..2 {
-        match c.get(by_node[0][attempt].as_bytes()) {
+    for (attempt, key) in by_node[0][..2].iter().enumerate() {
+        match c.get(key.as_bytes()) {
             Err(e @ Error::Connection { .. }) => assert!(e.to_string().contains(&victim), "{e}"),
             other => panic!("attempt {attempt} on the dead node: {other:?}"),
         }
     }
-    assert!(t0.elapsed() < Duration::from_millis(700), "failures come within the timeouts");
+    assert!(
+        t0.elapsed() < Duration::from_millis(700),
+        "failures come within the timeouts"
+    );
 
     // Ejected: its keys now go to the next node on the ring (misses there, not errors).
     for k in &by_node[0][..20] {
@@ -80,10 +86,16 @@ fn killed_node_is_ejected_then_revived() {
 
     // The node comes back; after retry_timeout the client uses it again.
     nodes[0].restart().unwrap();
-    nodes[0].command(&format!("set {} 0 0 1\r\nx", by_node[0][0])).unwrap();
+    nodes[0]
+        .command(&format!("set {} 0 0 1\r\nx", by_node[0][0]))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     let back = c.get(by_node[0][0].as_bytes()).unwrap();
-    assert_eq!(back.map(|i| i.value), Some(b"x".to_vec()), "revived node serves its keys again");
+    assert_eq!(
+        back.map(|i| i.value),
+        Some(b"x".to_vec()),
+        "revived node serves its keys again"
+    );
     assert_eq!(c.server_for(by_node[0][0].as_bytes()).unwrap(), victim);
 }
 
@@ -98,13 +110,20 @@ fn without_remove_failed_an_ejected_node_fails_fast() {
     let by_node = keys_by_node(&c, &nodes, 100);
     let victim = nodes[0].addr();
     nodes[0].kill();
-    assert!(matches!(c.get(by_node[0][0].as_bytes()), Err(Error::Connection { .. })));
+    assert!(matches!(
+        c.get(by_node[0][0].as_bytes()),
+        Err(Error::Connection { .. })
+    ));
     for k in &by_node[0][..5] {
         match c.get(k.as_bytes()) {
             Err(Error::ServerDead { addr }) => assert_eq!(addr, victim),
             other => panic!("expected ServerDead, got {other:?}"),
         }
-        assert_eq!(c.server_for(k.as_bytes()).unwrap(), victim, "keys never move without remove_failed");
+        assert_eq!(
+            c.server_for(k.as_bytes()).unwrap(),
+            victim,
+            "keys never move without remove_failed"
+        );
     }
     c.set(by_node[1][0].as_bytes(), b"ok", 0, 0).unwrap();
 }
@@ -115,7 +134,8 @@ fn parent_and_child_each_see_only_their_own_replies() {
     let c = client_for(&nodes, |o| o.io_timeout = Duration::from_secs(2));
     // Open connections in the parent before forking.
     for i in 0..20 {
-        c.set(format!("pre:{i}").as_bytes(), b"parent", 0, 0).unwrap();
+        c.set(format!("pre:{i}").as_bytes(), b"parent", 0, 0)
+            .unwrap();
     }
     let before = elasticache::registry::generation();
     // SAFETY: the child only uses the client and exits with _exit.
@@ -126,9 +146,17 @@ fn parent_and_child_each_see_only_their_own_replies() {
         for i in 0..500 {
             let k = format!("child:{i}");
             ok &= c.set(k.as_bytes(), k.as_bytes(), 1, 0).is_ok();
-            ok &= c.get(k.as_bytes()).ok().flatten().is_some_and(|it| it.value == k.as_bytes() && it.flags == 1);
+            ok &= c
+                .get(k.as_bytes())
+                .ok()
+                .flatten()
+                .is_some_and(|it| it.value == k.as_bytes() && it.flags == 1);
         }
-        ok &= c.get(b"pre:3").ok().flatten().is_some_and(|it| it.value == b"parent");
+        ok &= c
+            .get(b"pre:3")
+            .ok()
+            .flatten()
+            .is_some_and(|it| it.value == b"parent");
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     // The parent keeps working concurrently on the same (inherited) client.
@@ -140,7 +168,10 @@ fn parent_and_child_each_see_only_their_own_replies() {
     }
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child saw only its own replies");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child saw only its own replies"
+    );
     assert_eq!(elasticache::registry::generation(), before);
     // Each node has seen connections from both processes: the child opened its own.
     let conns: u64 = nodes

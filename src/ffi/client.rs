@@ -649,6 +649,43 @@ pub unsafe extern "C" fn elasticache_server_for_key(
     })
 }
 
+/// Store in `*index` the position of the node that owns `key` now, in the
+/// order of the client's node list (the order the configuration endpoint lists
+/// them, or the order given to `elasticache_client_new_servers`).
+///
+/// # Safety
+/// `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_server_index_for_key(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+    index: *mut usize,
+) -> u32 {
+    call(|| {
+        non_null(index, "index")?;
+        // SAFETY: caller's contract.
+        let (c, key) = unsafe { (client_ref(client)?, bytes(key, key_len, "key")?) };
+        let i = c.server_index_for(key)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(index, i) };
+        Ok(())
+    })
+}
+
+/// Close every idle connection of the client; later calls reconnect on demand.
+///
+/// # Safety
+/// `client` live.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_client_disconnect_all(client: *const elasticache_client) -> u32 {
+    call(|| {
+        // SAFETY: caller's contract.
+        unsafe { client_ref(client)? }.disconnect_all();
+        Ok(())
+    })
+}
+
 /// Borrow `n` keys given as parallel arrays of pointers and lengths.
 unsafe fn key_list<'a>(
     keys: *const *const u8,

@@ -4,7 +4,11 @@
 //! Only the configuration endpoint is emulated (only AWS runs one); the cache
 //! nodes are real `memcached` processes on 127.0.0.1 and random free ports.
 
+pub mod cluster;
+pub mod endpoint;
 pub mod memcached;
 pub mod tls;
 
+pub use cluster::{LocalCluster, Variant};
+pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
 pub use memcached::Memcached;

@@ -1,0 +1,251 @@
+"""Per-call overhead of ctypes, cffi ABI mode and cffi API mode over libelasticache.
+
+Run from the repository root after `cargo build --release`:
+
+    python3 examples/python/bench/bench_ffi.py
+
+Three measurements per binding, best of several rounds:
+- `noop`: elasticache_get_into with a NULL client (the library rejects it at
+  once), i.e. the price of crossing the boundary with get's 8 arguments;
+- `get hit`: a real get of a 100-byte value from a local memcached, with the
+  output parameters a binding needs (length, flags) and the copy into `bytes`;
+- `get via value`: elasticache_get + data/len/flags accessors + free (5 calls).
+The numbers are for choosing a binding, not a test: nothing here asserts.
+"""
+
+import ctypes
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+LIB = os.environ.get("ELASTICACHE_LIBRARY") or os.path.join(ROOT, "target", "release", "libelasticache.so")
+N = 200_000
+ROUNDS = 5
+
+CDEF = """
+typedef struct elasticache_client elasticache_client;
+typedef struct elasticache_value elasticache_value;
+typedef struct elasticache_options elasticache_options;
+uint32_t elasticache_client_new_servers(const char *const *servers, size_t n, const uint32_t *weights,
+                                        const elasticache_options *options, elasticache_client **out);
+void elasticache_client_free(elasticache_client *client);
+uint32_t elasticache_set(const elasticache_client *client, const char *key, size_t key_len,
+                         const char *value, size_t value_len, uint32_t flags, int64_t exptime);
+uint32_t elasticache_get_into(const elasticache_client *client, const char *key, size_t key_len,
+                              char *buf, size_t cap, size_t *len, uint32_t *flags, uint64_t *cas);
+uint32_t elasticache_get(const elasticache_client *client, const char *key, size_t key_len,
+                         elasticache_value **out);
+const char *elasticache_value_data(const elasticache_value *value);
+size_t elasticache_value_len(const elasticache_value *value);
+uint32_t elasticache_value_flags(const elasticache_value *value);
+void elasticache_value_free(elasticache_value *value);
+"""
+
+
+def best(fn, n=N):
+    times = []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        fn(n)
+        times.append(time.perf_counter() - t)
+    return min(times) / n * 1e6
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_memcached():
+    port = free_port()
+    args = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
+    if os.geteuid() == 0:
+        args += ["-u", "root"]
+    p = subprocess.Popen(args)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return p, port
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("memcached did not start")
+
+
+def bench_ctypes(addr):
+    lib = ctypes.CDLL(LIB)
+    P = ctypes.c_void_p
+    lib.elasticache_client_new_servers.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t, P, P, ctypes.POINTER(P)]
+    lib.elasticache_client_new_servers.restype = ctypes.c_uint32
+    lib.elasticache_set.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int64]
+    lib.elasticache_set.restype = ctypes.c_uint32
+    lib.elasticache_get_into.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
+                                         ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_uint32), P]
+    lib.elasticache_get_into.restype = ctypes.c_uint32
+    lib.elasticache_get.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(P)]
+    lib.elasticache_get.restype = ctypes.c_uint32
+    for name, res in (("data", P), ("len", ctypes.c_size_t), ("flags", ctypes.c_uint32)):
+        f = getattr(lib, "elasticache_value_" + name)
+        f.argtypes = [P]
+        f.restype = res
+    lib.elasticache_value_free.argtypes = [P]
+    lib.elasticache_value_free.restype = None
+    servers = (ctypes.c_char_p * 1)(addr.encode())
+    client = P()
+    assert lib.elasticache_client_new_servers(servers, 1, None, None, ctypes.byref(client)) == 0
+    assert lib.elasticache_set(client, b"bench", 5, b"x" * 100, 100, 0, 0) == 0
+    buf = ctypes.create_string_buffer(16384)
+    ln, fl = ctypes.c_size_t(), ctypes.c_uint32()
+    pln, pfl = ctypes.byref(ln), ctypes.byref(fl)
+    get_into = lib.elasticache_get_into
+
+    def noop(n):
+        for _ in range(n):
+            get_into(None, b"bench", 5, buf, 16384, pln, pfl, None)
+
+    def hit(n):
+        for _ in range(n):
+            if get_into(client, b"bench", 5, buf, 16384, pln, pfl, None) == 0:
+                ctypes.string_at(buf, ln.value)
+
+    val = P()
+    pval = ctypes.byref(val)
+
+    def via_value(n):
+        for _ in range(n):
+            if lib.elasticache_get(client, b"bench", 5, pval) == 0:
+                ctypes.string_at(lib.elasticache_value_data(val), lib.elasticache_value_len(val))
+                lib.elasticache_value_flags(val)
+                lib.elasticache_value_free(val)
+
+    return noop, hit, via_value
+
+
+def bench_cffi(lib, ffi, addr):
+    out = ffi.new("elasticache_client **")
+    assert lib.elasticache_client_new_servers([ffi.new("char[]", addr.encode())], 1, ffi.NULL, ffi.NULL, out) == 0
+    client = out[0]
+    assert lib.elasticache_set(client, b"bench", 5, b"x" * 100, 100, 0, 0) == 0
+    buf = ffi.new("char[]", 16384)
+    pln, pfl = ffi.new("size_t *"), ffi.new("uint32_t *")
+    get_into, NULL, unpack = lib.elasticache_get_into, ffi.NULL, ffi.unpack
+
+    def noop(n):
+        for _ in range(n):
+            get_into(NULL, b"bench", 5, buf, 16384, pln, pfl, NULL)
+
+    def hit(n):
+        for _ in range(n):
+            if get_into(client, b"bench", 5, buf, 16384, pln, pfl, NULL) == 0:
+                unpack(buf, pln[0])
+
+    pval = ffi.new("elasticache_value **")
+
+    def via_value(n):
+        for _ in range(n):
+            if lib.elasticache_get(client, b"bench", 5, pval) == 0:
+                v = pval[0]
+                unpack(lib.elasticache_value_data(v), lib.elasticache_value_len(v))
+                lib.elasticache_value_flags(v)
+                lib.elasticache_value_free(v)
+
+    return noop, hit, via_value
+
+
+def cffi_abi():
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    return ffi.dlopen(LIB), ffi
+
+
+def cffi_api(tmp):
+    """Build an API-mode module (needs a C compiler, as `pip install` would)."""
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    libdir = os.path.dirname(LIB)
+    # The source repeats the cdef's prototypes (char* for the header's
+    # uint8_t*, the same ABI) so that Python bytes pass without casts.
+    ffi.set_source(
+        "_ec_bench_api",
+        "#include <stdint.h>\n#include <stddef.h>\n" + CDEF,
+        library_dirs=[libdir],
+        libraries=["elasticache"],
+        extra_link_args=["-Wl,-rpath," + libdir],
+    )
+    t = time.perf_counter()
+    ffi.compile(tmpdir=tmp, verbose=False)
+    build_s = time.perf_counter() - t
+    sys.path.insert(0, tmp)
+    import _ec_bench_api  # noqa: E402
+
+    return _ec_bench_api.lib, _ec_bench_api.ffi, build_s
+
+
+def main():
+    proc, port = start_memcached()
+    addr = f"127.0.0.1:{port}"
+    tmp = tempfile.mkdtemp()
+    try:
+        rows = [("ctypes", bench_ctypes(addr))]
+        lib, ffi = cffi_abi()
+        rows.append(("cffi ABI", bench_cffi(lib, ffi, addr)))
+        try:
+            lib, ffi, build_s = cffi_api(tmp)
+            rows.append((f"cffi API (built in {build_s:.1f} s)", bench_cffi(lib, ffi, addr)))
+        except Exception as e:  # no compiler: report and go on
+            print(f"cffi API mode not measured: {e}")
+        print(f"{'binding':28} {'noop us':>9} {'get hit us':>11} {'get via value us':>17}")
+        for name, (noop, hit, via) in rows:
+            print(f"{name:28} {best(noop):9.3f} {best(hit, N // 10):11.2f} {best(via, N // 10):17.2f}")
+    finally:
+        proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def client_level():
+    """elasticache.Client against pylibmc.Client, whole Python calls."""
+    sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+    import elasticache
+    import pylibmc
+
+    proc, port = start_memcached()
+    try:
+        addr = f"127.0.0.1:{port}"
+        keys = [f"k{i}" for i in range(100)]
+        print(f"\n{'client':12} {'get us':>8} {'set us':>8} {'get_multi(100) us':>18} {'set_multi(100) us':>18}")
+        for name, c in (("pylibmc", pylibmc.Client([addr])), ("elasticache", elasticache.Client([addr]))):
+            c.set("bench", "x" * 100)
+            c.set_multi({k: "v" for k in keys})
+
+            def get(n, c=c):
+                for _ in range(n):
+                    c.get("bench")
+
+            def set_(n, c=c):
+                for _ in range(n):
+                    c.set("bench", "x" * 100)
+
+            def gm(n, c=c):
+                for _ in range(n):
+                    c.get_multi(keys)
+
+            def sm(n, c=c, d={k: "v" for k in keys}):
+                for _ in range(n):
+                    c.set_multi(d)
+
+            print(f"{name:12} {best(get, 20000):8.2f} {best(set_, 20000):8.2f} "
+                  f"{best(gm, 2000):18.1f} {best(sm, 2000):18.1f}")
+    finally:
+        proc.kill()
+
+
+if __name__ == "__main__":
+    main()
+    client_level()

@@ -1,0 +1,132 @@
+"""Django cache backend for ElastiCache, a drop-in for django-elasticache.
+
+    CACHES = {
+        "default": {
+            "BACKEND": "elasticache.django.ElastiCache",   # or django_elasticache.memcached.ElastiCache
+            "LOCATION": "mycluster.abc123.cfg.use1.cache.amazonaws.com:11211",
+            "OPTIONS": {"IGNORE_CLUSTER_ERRORS": False},     # optional
+        }
+    }
+
+Settings are read exactly as django-elasticache read them, so that a fleet
+can switch backends without moving a single key:
+- LOCATION is the one configuration endpoint; more than one is an error.
+- Without OPTIONS the behaviors are django-elasticache's `{"tcp_nodelay":
+  True, "ketama": True}`. With OPTIONS, OPTIONS (or OPTIONS["behaviors"])
+  *are* the behaviors, minus IGNORE_CLUSTER_ERRORS: as with the old backend,
+  giving OPTIONS without "ketama" means libmemcached's default, modula.
+- BINARY is accepted and ignored (the text protocol is always used).
+
+Built on Django's BaseMemcachedCache: timeouts None -> never, 0 -> expire
+at once, > 30 days -> absolute time; set_many returns the keys that failed;
+incr on a missing key raises ValueError; close() does nothing (the library
+pools connections per process and is safe across threads and fork).
+"""
+
+import threading
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, InvalidCacheBackendError
+from django.core.cache.backends.memcached import BaseMemcachedCache
+from django.utils.functional import cached_property
+
+import elasticache
+
+DJANGO_ELASTICACHE_BEHAVIORS = {"tcp_nodelay": True, "ketama": True}
+
+# pylibmc.Client keyword arguments Django >= 1.11 puts in OPTIONS next to
+# the behaviors; none of them is a behavior.
+_CLIENT_KWARGS = ("binary", "username", "password", "behaviors")
+
+# One client per (endpoint, settings) in the process: clients are
+# thread-safe, and sharing one keeps one connection pool per node.
+_clients = {}
+_clients_lock = threading.Lock()
+
+
+def _shared_client(endpoint, behaviors, ignore_cluster_errors):
+    key = (endpoint, tuple(sorted((k, repr(v)) for k, v in behaviors.items())), ignore_cluster_errors)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = elasticache.Client.from_endpoint(
+                endpoint, behaviors=behaviors, ignore_cluster_errors=ignore_cluster_errors)
+            _clients[key] = client
+        return client
+
+
+class ElastiCache(BaseMemcachedCache):
+    """Cache backend for an ElastiCache memcached cluster with auto-discovery."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params, library=elasticache,
+                         value_not_found_exception=elasticache.NotFound)
+        servers = [s.strip() for s in self._servers if s and s.strip()]
+        if len(servers) != 1:
+            raise InvalidCacheBackendError(
+                "ElastiCache should be configured with only one server (the configuration "
+                f"endpoint) in the cache's LOCATION setting; got {len(servers)}: {self._servers!r}")
+        if len(servers[0].rsplit(":", 1)) != 2 or not servers[0].rsplit(":", 1)[1].isdigit():
+            raise InvalidCacheBackendError(
+                f"the cache's LOCATION {servers[0]!r} should be the configuration endpoint as host:port")
+        self._endpoint = servers[0]
+        options = dict(params.get("OPTIONS") or {})
+        self._ignore_cluster_errors = bool(options.pop("IGNORE_CLUSTER_ERRORS", False))
+        if params.get("OPTIONS") is None:
+            behaviors = dict(DJANGO_ELASTICACHE_BEHAVIORS)
+        elif "behaviors" in options:
+            behaviors = dict(options["behaviors"] or {})
+        else:
+            behaviors = {k: v for k, v in options.items() if k not in _CLIENT_KWARGS}
+        try:
+            elasticache.behaviors.validate(behaviors)
+        except (ValueError, TypeError) as e:
+            raise InvalidCacheBackendError(f"the cache's OPTIONS: {e}") from None
+        self._behaviors = behaviors
+
+    @cached_property
+    def _cache(self):
+        return _shared_client(self._endpoint, self._behaviors, self._ignore_cluster_errors)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        try:
+            super().set(key, value, timeout, version)
+        except elasticache.TooBig:
+            # The library refuses oversized values before sending them; drop
+            # the old value as memcached does, so that a failed set never
+            # leaves a stale one behind (Django's cache_db sessions rely on it).
+            self._cache.delete(self.make_and_validate_key(key, version=version))
+            raise
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        key = self.make_and_validate_key(key, version=version)
+        if timeout == 0:
+            return self._cache.delete(key)
+        return self._cache.touch(key, self.get_backend_timeout(timeout))
+
+    def close(self, **kwargs):
+        # Django calls this after every request: connections are pooled by
+        # the library and stay open.
+        pass
+
+
+class PyLibMCCache(BaseMemcachedCache):
+    """Django's PyLibMCCache on elasticache: a fixed server list in LOCATION and
+    OPTIONS passed to `elasticache.Client` as keyword arguments, exactly as
+    Django passes them to pylibmc (change only the BACKEND path)."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params, library=elasticache,
+                         value_not_found_exception=elasticache.NotFound)
+
+    @property
+    def client_servers(self):
+        return [s.removeprefix("unix:") if hasattr(s, "removeprefix") else s for s in self._servers]
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        key = self.make_and_validate_key(key, version=version)
+        if timeout == 0:
+            return self._cache.delete(key)
+        return self._cache.touch(key, self.get_backend_timeout(timeout))
+
+    def close(self, **kwargs):
+        pass

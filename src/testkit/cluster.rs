@@ -1,0 +1,306 @@
+//! A local stand-in for an ElastiCache memcached cluster: real memcached
+//! processes on loopback plus an emulated configuration endpoint that lists them.
+//!
+//! Node changes follow what AWS does: every add, remove or replace bumps the
+//! config version by one; a removed node leaves the list before it is shut
+//! down; a replaced node keeps its host name and comes back on a new address.
+
+use std::io;
+use std::str::FromStr;
+
+use crate::discovery::Node;
+use crate::testkit::endpoint::{ConfigEndpoint, Engine, Format};
+use crate::testkit::memcached::Memcached;
+
+/// How the cluster lists its nodes: the layouts real endpoints have been seen to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// The documented format: `nodeNNNN.localcluster.invalid|127.0.0.1|PORT`, LF, single spaces.
+    #[default]
+    Standard,
+    /// CRLF instead of LF after the version line.
+    CrlfAfterVersion,
+    /// A space after every node entry.
+    TrailingSpace,
+    /// Runs of three spaces between entries.
+    SpaceRuns,
+    /// An empty IP column (`localhost||PORT`): clients must resolve the host name.
+    EmptyIp,
+    /// Nodes listen on `::1`, listed unbracketed in the IP column.
+    Ipv6,
+    /// Host names starting with a digit (`0001.localcluster.invalid`), as TLS clusters list them.
+    DigitHost,
+}
+
+impl Variant {
+    /// Every variant, in a stable order. (A function, not an associated const:
+    /// cbindgen would turn the const into an opaque `Variant` in the C header.)
+    pub fn all() -> [Variant; 7] {
+        [
+            Variant::Standard,
+            Variant::CrlfAfterVersion,
+            Variant::TrailingSpace,
+            Variant::SpaceRuns,
+            Variant::EmptyIp,
+            Variant::Ipv6,
+            Variant::DigitHost,
+        ]
+    }
+
+    /// The variant's name on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Standard => "standard",
+            Variant::CrlfAfterVersion => "crlf",
+            Variant::TrailingSpace => "trailing-space",
+            Variant::SpaceRuns => "space-runs",
+            Variant::EmptyIp => "empty-ip",
+            Variant::Ipv6 => "ipv6",
+            Variant::DigitHost => "digit-host",
+        }
+    }
+
+    /// The payload layout this variant uses.
+    pub fn format(self) -> Format {
+        let mut f = Format::default();
+        match self {
+            Variant::CrlfAfterVersion => f.crlf_after_version = true,
+            Variant::TrailingSpace => f.trailing_space = true,
+            Variant::SpaceRuns => f.separator_spaces = 3,
+            _ => {}
+        }
+        f
+    }
+
+    /// The host name listed for node number `id`.
+    fn host(self, id: u32) -> String {
+        match self {
+            // The IP column is empty, so the name must resolve to where memcached listens.
+            Variant::EmptyIp => "localhost".to_string(),
+            // `.invalid` never resolves: a client that looks the name up instead of
+            // using the listed IP fails loudly rather than reaching something real.
+            Variant::DigitHost => format!("{id:04}.localcluster.invalid"),
+            _ => format!("node{id:04}.localcluster.invalid"),
+        }
+    }
+
+    /// The address memcached listens on for the `serial`-th node started.
+    fn listen_ip(self, serial: u32) -> String {
+        match self {
+            Variant::Ipv6 => "::1".to_string(),
+            Variant::EmptyIp => "127.0.0.1".to_string(),
+            // Spread nodes over 127.0.0.1-127.0.0.250 so a replaced node also
+            // gets a new IP, not only a new port.
+            _ => format!("127.0.0.{}", serial % 250 + 1),
+        }
+    }
+
+    /// What the IP column says for a node listening on `ip`.
+    fn listed_ip(self, ip: &str) -> String {
+        match self {
+            Variant::EmptyIp => String::new(),
+            _ => ip.to_string(),
+        }
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Variant, String> {
+        Variant::all()
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Variant::all().iter().map(|v| v.name()).collect();
+                format!(
+                    "unknown variant {s:?} (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+#[derive(Debug)]
+struct Member {
+    host: String,
+    server: Memcached,
+}
+
+impl Member {
+    fn node(&self, variant: Variant) -> Node {
+        Node {
+            host: self.host.clone(),
+            ip: variant.listed_ip(self.server.ip()),
+            port: self.server.port(),
+        }
+    }
+}
+
+/// Real memcached nodes behind an emulated configuration endpoint. Everything is
+/// stopped on drop.
+#[derive(Debug)]
+pub struct LocalCluster {
+    // Declared first so it is dropped first: the endpoint goes away before the
+    // nodes it lists, as when a cluster is deleted.
+    endpoint: ConfigEndpoint,
+    variant: Variant,
+    members: Vec<Member>,
+    next_id: u32,
+    started: u32,
+}
+
+impl LocalCluster {
+    /// Start `n` nodes in the standard layout on a current engine.
+    pub fn start(n: usize) -> io::Result<LocalCluster> {
+        LocalCluster::start_with(n, Variant::Standard, Engine::ElastiCache)
+    }
+
+    /// Start `n` nodes listed in `variant`'s layout, the endpoint emulating `engine`.
+    pub fn start_with(n: usize, variant: Variant, engine: Engine) -> io::Result<LocalCluster> {
+        let endpoint = ConfigEndpoint::start(Vec::new())?;
+        endpoint.set_engine(engine);
+        endpoint.set_format(variant.format());
+        let mut c = LocalCluster {
+            endpoint,
+            variant,
+            members: Vec::new(),
+            next_id: 1,
+            started: 0,
+        };
+        for _ in 0..n {
+            let host = c.new_host();
+            let server = c.start_server()?;
+            c.members.push(Member { host, server });
+        }
+        // The first listing is version 1, as on a new cluster.
+        let nodes = c.nodes();
+        c.endpoint.set_config(1, nodes);
+        Ok(c)
+    }
+
+    fn new_host(&mut self) -> String {
+        let h = self.variant.host(self.next_id);
+        self.next_id += 1;
+        h
+    }
+
+    /// Start memcached on a port no member (running or just killed) uses, so a
+    /// port always names one node.
+    fn start_server(&mut self) -> io::Result<Memcached> {
+        for _ in 0..5 {
+            let ip = self.variant.listen_ip(self.started);
+            self.started += 1;
+            let server = Memcached::start_on(&ip, &[])?;
+            if !self
+                .members
+                .iter()
+                .any(|m| m.server.port() == server.port())
+            {
+                return Ok(server);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no port distinct from the other nodes' ports",
+        ))
+    }
+
+    fn publish(&self) -> u64 {
+        self.endpoint.set_nodes(self.nodes())
+    }
+
+    /// The emulated configuration endpoint (for its runtime controls and counters).
+    pub fn endpoint(&self) -> &ConfigEndpoint {
+        &self.endpoint
+    }
+
+    /// The configuration endpoint's `ip:port`.
+    pub fn endpoint_addr(&self) -> String {
+        self.endpoint.addr()
+    }
+
+    /// The layout the nodes are listed in.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// The nodes as the endpoint lists them: sorted by host name (then port), as
+    /// ElastiCache does.
+    pub fn nodes(&self) -> Vec<Node> {
+        let mut nodes: Vec<Node> = self.members.iter().map(|m| m.node(self.variant)).collect();
+        nodes.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+        nodes
+    }
+
+    /// The current config version.
+    pub fn version(&self) -> u64 {
+        self.endpoint.version()
+    }
+
+    /// The memcached process behind the node on `port`.
+    pub fn server(&self, port: u16) -> Option<&Memcached> {
+        self.members
+            .iter()
+            .find(|m| m.server.port() == port)
+            .map(|m| &m.server)
+    }
+
+    fn index_of(&self, port: u16) -> io::Result<usize> {
+        self.members
+            .iter()
+            .position(|m| m.server.port() == port)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no node on port {port} in this cluster"),
+                )
+            })
+    }
+
+    /// Start one more node and list it (version + 1).
+    pub fn add_node(&mut self) -> io::Result<Node> {
+        let host = self.new_host();
+        let server = self.start_server()?;
+        let m = Member { host, server };
+        let node = m.node(self.variant);
+        self.members.push(m);
+        self.publish();
+        Ok(node)
+    }
+
+    /// Unlist the node on `port` (version + 1), then shut it down.
+    pub fn remove_node(&mut self, port: u16) -> io::Result<Node> {
+        let i = self.index_of(port)?;
+        let mut m = self.members.remove(i);
+        self.publish();
+        m.server.kill();
+        Ok(m.node(self.variant))
+    }
+
+    /// Kill the node on `port` and bring it back under the same host name on a
+    /// new port (and, unless the variant pins the IP, a new IP); version + 1.
+    pub fn replace_node(&mut self, port: u16) -> io::Result<Node> {
+        let i = self.index_of(port)?;
+        self.members[i].server.kill();
+        let server = self.start_server()?;
+        self.members[i].server = server;
+        let node = self.members[i].node(self.variant);
+        self.publish();
+        Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_round_trip() {
+        for v in Variant::all() {
+            assert_eq!(v.name().parse::<Variant>(), Ok(v));
+        }
+        let e = "nope".parse::<Variant>().unwrap_err();
+        assert!(e.contains("nope") && e.contains("digit-host"), "{e}");
+    }
+}
