@@ -13,7 +13,7 @@ LIBDIR := target/release
 ECCTL_SRC := $(wildcard examples/c/ecctl*.c)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: all lib test demo install clean deps header
+.PHONY: all lib test demo install clean deps header bench bench-ring
 
 all: lib examples/c/ecctl
 
@@ -37,6 +37,10 @@ demo: deps all
 
 header:
 	$(CARGO) build
+
+# Ring lookup and build against libmemcached's (part of `make bench`).
+bench-ring: deps lib
+	bash bench/ring.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

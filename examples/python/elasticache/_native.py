@@ -70,6 +70,9 @@ uint32_t elasticache_touch(const elasticache_client *client, const char *key, si
 uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay);
 uint32_t elasticache_server_for_key(const elasticache_client *client, const char *key, size_t key_len,
                                     char *buf, size_t len, size_t *out_n);
+uint32_t elasticache_server_index_for_key(const elasticache_client *client, const char *key, size_t key_len,
+                                          size_t *index);
+uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
 
 uint32_t elasticache_get_multi(const elasticache_client *client, const char *const *keys,
                                const size_t *key_lens, size_t n, bool with_cas,

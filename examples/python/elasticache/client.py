@@ -308,9 +308,11 @@ class Client:
                           options=self._extra_options)
 
     def disconnect_all(self):
-        """Close every connection (the next call reconnects). Calls running on
-        other threads finish on the old connections, which close afterwards."""
-        self._build()
+        """Close every idle connection (the next call reconnects). Calls running
+        on other threads keep theirs until they finish."""
+        rc = lib.elasticache_client_disconnect_all(self._h.ptr)
+        if rc:
+            raise error_for(rc, what="disconnect_all")
 
     def refresh(self):
         """Re-discover the cluster now (endpoint clients; the library also
@@ -762,12 +764,14 @@ class Client:
                 for host, ip, port in nodes]
 
     def hash(self, key):
-        """The index of the server that owns `key` (pylibmc's hash())."""
-        label = self.server_for_key(key)
-        try:
-            return self.servers().index(label)
-        except ValueError:
-            raise Error(f"server {label} is not in the current server list") from None
+        """The index of the server that owns `key` now, in the order of the
+        client's server list (pylibmc's hash())."""
+        key = _key(key)
+        out = ffi.new("size_t *")
+        rc = lib.elasticache_server_index_for_key(self._h.ptr, key, len(key), out)
+        if rc:
+            raise error_for(rc, what=f"hash({key!r})")
+        return out[0]
     # }}}
 
 
