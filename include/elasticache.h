@@ -728,6 +728,16 @@ uint32_t elasticache_refresh(const char *endpoint,
 uint64_t elasticache_config_version(const elasticache_config *config);
 
 /*
+ Whether the endpoint is an ElastiCache Serverless cache (the `serverless`
+ option, or detected under `tls`): its only node is the endpoint itself and
+ the version is 0. Returns false for NULL.
+
+ # Safety
+ `config` must be NULL or live.
+ */
+bool elasticache_config_is_serverless(const elasticache_config *config);
+
+/*
  The number of nodes. Returns 0 for NULL.
 
  # Safety
@@ -775,6 +785,22 @@ uint32_t elasticache_options_new(elasticache_options **out);
  `node_naming` (ip, host), `max_connections_per_node`, `failure_limit`,
  `retry_timeout` (s), `remove_failed`, `refresh_interval` (s),
  `refresh_interval_ms`, `max_value_size` (bytes), `tcp_nodelay`.
+
+ TLS (in-transit encryption; ElastiCache engine 1.6.12+ with encryption on,
+ and Serverless, accept only TLS): `tls` (true/false) [false] encrypts every
+ connection, the configuration endpoint's included, and reaches each node
+ by its host name; `tls_ca_file` (PEM bundle) [the system's CA
+ certificates]; `tls_cert_file` and `tls_key_file` (PEM client certificate
+ and key, for servers that require one; the key may be inside the
+ certificate file) [none]; `tls_server_name`: one name every node's
+ certificate is verified against and that is sent as SNI [each node's own
+ host name]; `tls_insecure_skip_verify` (true/false) [false]: accept any
+ certificate (encrypted but not authenticated: for tests only).
+ `serverless` (true/false) [false]: the endpoint is an ElastiCache
+ Serverless cache, used as one TLS node without discovery (implies `tls`;
+ also detected under `tls` when the endpoint knows no discovery command).
+ A file option is read when set: a missing or unparsable file is refused.
+ An empty value unsets a text option.
  An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.
 
  # Safety

@@ -63,7 +63,14 @@ pub struct Client {
 
 const NEVER: u64 = u64::MAX;
 
-fn specs_from_config(config: &Config, naming: NodeNaming) -> (Vec<ServerSpec>, Vec<NodeAddr>) {
+/// Ring names and connect addresses for a node list. Under TLS a node is
+/// reached by its host name, which its certificate names (the listed IP is not
+/// verifiable).
+fn specs_from_config(
+    config: &Config,
+    naming: NodeNaming,
+    tls: bool,
+) -> (Vec<ServerSpec>, Vec<NodeAddr>) {
     config
         .nodes
         .iter()
@@ -80,7 +87,11 @@ fn specs_from_config(config: &Config, naming: NodeNaming) -> (Vec<ServerSpec>, V
                     weight: 1,
                 },
                 NodeAddr {
-                    host: n.connect_host().to_string(),
+                    host: if tls && !n.host.is_empty() {
+                        n.host.clone()
+                    } else {
+                        n.connect_host().to_string()
+                    },
                     port: n.port,
                 },
             )
@@ -92,17 +103,31 @@ impl Client {
     /// A client for the cluster behind a configuration endpoint. The node list
     /// comes from the process-global cache (discovered on the first call for
     /// this endpoint in the process) and is refreshed every `refresh_interval`.
+    /// ElastiCache Serverless (the `serverless` option, or detected) is one TLS
+    /// node: no ring, no refresh.
     pub fn from_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
+        opts.check()?;
+        if opts.serverless {
+            let (host, port) = crate::transport::split_host_port(endpoint)?;
+            let spec = ServerSpec {
+                host,
+                port,
+                weight: 1,
+            };
+            return Client::from_servers(vec![spec], opts);
+        }
         let cluster = registry::cluster(endpoint)?;
         let config = cluster.get_or_discover(&opts.discovery_options())?;
-        let (specs, addrs) = specs_from_config(&config, opts.node_naming);
-        let client = Client::build(opts, Some(cluster), Some(config), specs, addrs);
+        let (specs, addrs) = specs_from_config(&config, opts.node_naming, opts.tls_enabled());
+        let cluster = (!config.serverless).then_some(cluster);
+        let client = Client::build(opts, cluster, Some(config), specs, addrs);
         Ok(client)
     }
 
     /// A client over a fixed list of servers (`ServerSpec::host` is both the
     /// name hashed onto the ring and the address connected to).
     pub fn from_servers(servers: Vec<ServerSpec>, opts: Options) -> Result<Client> {
+        opts.check()?;
         if servers.is_empty() {
             return Err(Error::NoServers {
                 detail: "the server list is empty".into(),
@@ -317,7 +342,8 @@ impl Client {
 
     /// A new node list: nodes that stay keep their pools (and connections).
     fn apply_config(&self, t: &Topology, cfg: Arc<Config>) -> Topology {
-        let (specs, addrs) = specs_from_config(&cfg, self.opts.node_naming);
+        let (specs, addrs) =
+            specs_from_config(&cfg, self.opts.node_naming, self.opts.tls_enabled());
         let nodes: Vec<Arc<NodePool>> = addrs
             .into_iter()
             .map(|a| {
@@ -701,11 +727,28 @@ impl Client {
         for (node, idxs) in groups {
             let mut b = Batch::new(&t.nodes[node], idxs);
             if let Some(conn) = b.conn.as_mut() {
-                protocol::encode_get(
-                    &mut conn.wbuf,
-                    with_cas,
-                    b.cursor.keys.iter().map(|&i| keys[i]),
-                );
+                // Request lines stay below 16 KB (ElastiCache Serverless refuses
+                // longer ones); each line is answered by its own END.
+                let mut rest = &b.cursor.keys[..];
+                b.cursor.ends = 0;
+                while !rest.is_empty() {
+                    let mut line = GET_LINE_OVERHEAD;
+                    let n = rest
+                        .iter()
+                        .take_while(|&&i| {
+                            line += keys[i].len() + 1;
+                            line <= MAX_GET_LINE
+                        })
+                        .count()
+                        .max(1);
+                    protocol::encode_get(
+                        &mut conn.wbuf,
+                        with_cas,
+                        rest[..n].iter().map(|&i| keys[i]),
+                    );
+                    rest = &rest[n..];
+                    b.cursor.ends += 1;
+                }
             }
             batches.push(b);
         }
@@ -742,6 +785,10 @@ impl Client {
                     Ok(false)
                 }
                 Reply::End => {
+                    b.ends = b.ends.saturating_sub(1);
+                    if b.ends > 0 {
+                        return Ok(false);
+                    }
                     b.cursor = b.keys.len();
                     Ok(true)
                 }
@@ -988,6 +1035,9 @@ impl Client {
         loop {
             fds.clear();
             which.clear();
+            // TLS may hold decrypted bytes while its socket has nothing to read:
+            // those connections are read without waiting.
+            let mut buffered = false;
             for (i, b) in batches.iter().enumerate() {
                 if b.error.is_some() || b.done {
                     continue;
@@ -999,6 +1049,7 @@ impl Client {
                 if !conn.wbuf.is_empty() {
                     events |= libc::POLLOUT;
                 }
+                buffered |= conn.has_buffered_input();
                 fds.push(libc::pollfd {
                     fd: conn.fd(),
                     events,
@@ -1019,7 +1070,11 @@ impl Client {
                 }
                 return;
             }
-            let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let ms = if buffered {
+                0
+            } else {
+                (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32
+            };
             // SAFETY: fds is a valid array of fds.len() pollfd structs.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if n < 0 {
@@ -1037,15 +1092,18 @@ impl Client {
                 return;
             }
             for (slot, &i) in which.iter().enumerate() {
-                let revents = fds[slot].revents;
-                if revents == 0 {
-                    continue;
-                }
                 let b = &mut batches[i];
                 let label = b.node.label();
                 let Some(conn) = b.conn.as_mut() else {
                     continue;
                 };
+                let mut revents = fds[slot].revents;
+                if conn.has_buffered_input() {
+                    revents |= libc::POLLIN;
+                }
+                if revents == 0 {
+                    continue;
+                }
                 if revents & libc::POLLOUT != 0 && !conn.wbuf.is_empty() {
                     match conn.send_nonblocking(b.sent) {
                         Ok(n) if n >= conn.wbuf.len() => {
@@ -1126,7 +1184,17 @@ fn drain<T>(
 pub struct Cursor {
     keys: Vec<usize>,
     cursor: usize,
+    /// `END` lines still to come (a multi-get split over several request lines).
+    ends: usize,
 }
+
+/// The longest `get`/`gets` request line a multi-get sends. ElastiCache
+/// Serverless caps a request at 16 KB; memcached 1.6 over TLS stalls on
+/// pipelined lines close to its 16 KB read buffer (seen with 1.6.18), so lines
+/// stay at half that. Splitting costs one `END` per ~40 long keys.
+const MAX_GET_LINE: usize = 8 * 1024;
+/// `gets` + CRLF.
+const GET_LINE_OVERHEAD: usize = 6;
 
 struct Batch<'a> {
     node: &'a NodePool,
@@ -1146,7 +1214,11 @@ impl<'a> Batch<'a> {
         Batch {
             node,
             conn,
-            cursor: Cursor { keys, cursor: 0 },
+            cursor: Cursor {
+                keys,
+                cursor: 0,
+                ends: 1,
+            },
             sent: 0,
             done: false,
             error,

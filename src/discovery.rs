@@ -8,12 +8,11 @@
 //! host names starting with a digit), strict where a mistake would route keys
 //! wrongly (the byte count, the version number, the `host|ip|port` shape).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::error::{quote_bytes, Error, Result};
-use crate::transport::{self, ConnectOptions};
+use crate::transport::{self, ConnectOptions, Stream};
 
 /// The item key of the legacy discovery command.
 pub const LEGACY_KEY: &str = "AmazonElastiCache:cluster";
@@ -59,6 +58,10 @@ pub struct Config {
     /// The raw payload, compared as a whole to detect a change (a node replaced
     /// under the same version number is still a change).
     pub payload: Vec<u8>,
+    /// An ElastiCache Serverless cache: the endpoint itself is the only node
+    /// (TLS, no ring, no refresh). Set by the `serverless` option, or detected
+    /// under TLS when the endpoint knows neither discovery command.
+    pub serverless: bool,
 }
 
 /// Which discovery command an endpoint understands.
@@ -89,14 +92,18 @@ impl Command {
 }
 
 /// How to talk to a configuration endpoint.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DiscoveryOptions {
-    /// Connect timeout, read/write timeout (the latter bounds the whole conversation).
+    /// Connect timeout, read/write timeout (the latter bounds the whole
+    /// conversation), TLS.
     pub connect: ConnectOptions,
     /// When the endpoint is not a configuration endpoint at all (it answers `ERROR`
     /// to `config get cluster` and has no legacy item: plain memcached, local
     /// development), use the endpoint itself as the only node instead of failing.
     pub ignore_cluster_errors: bool,
+    /// The endpoint is an ElastiCache Serverless cache: no discovery command
+    /// is sent (the TLS handshake still proves it reachable).
+    pub serverless: bool,
 }
 
 /// What one discovery produced.
@@ -287,6 +294,7 @@ pub fn parse_payload(endpoint: &str, payload: &[u8]) -> Result<Config> {
         version,
         nodes,
         payload: payload.to_vec(),
+        serverless: false,
     })
 }
 
@@ -327,6 +335,28 @@ pub fn discover(
 ) -> Result<Discovered> {
     let (host, port) = transport::split_host_port(endpoint)?;
     let label = transport::join_host_port(&host, port);
+    let tls = opts.connect.tls.is_some() || opts.serverless;
+    let single_node = |serverless: bool| Discovered {
+        config: Config {
+            version: 0,
+            nodes: vec![Node {
+                host: host.clone(),
+                ip: String::new(),
+                port,
+            }],
+            payload: Vec::new(),
+            serverless,
+        },
+        command: None,
+    };
+    if opts.serverless {
+        let mut connect = opts.connect.clone();
+        if connect.tls.is_none() {
+            connect.tls = Some(crate::tls::TlsOptions::default().connector());
+        }
+        transport::connect(&host, port, &connect, &label)?;
+        return Ok(single_node(true));
+    }
     let mut stream = transport::connect(&host, port, &opts.connect, &label)?;
     let deadline = Instant::now() + opts.connect.io_timeout;
     let mut conv = Conversation {
@@ -336,37 +366,33 @@ pub fn discover(
         buf: Vec::with_capacity(4096),
     };
     let first = command.unwrap_or(Command::ConfigGet);
-    match conv.ask(first)? {
+    let first_reply = match conv.ask(first)? {
         Reply::Config(config) => {
             return Ok(Discovered {
                 config,
                 command: Some(first),
             })
         }
-        Reply::Incomplete | Reply::UnknownCommand | Reply::Missing => {}
-    }
+        other => other,
+    };
     let second = match first {
         Command::ConfigGet => Command::LegacyGet,
         Command::LegacyGet => Command::ConfigGet,
     };
     let first_answer = conv.last_answer();
-    match conv.ask(second)? {
+    let second_reply = conv.ask(second)?;
+    let config_get_unknown = match first {
+        Command::ConfigGet => first_reply == Reply::UnknownCommand,
+        Command::LegacyGet => second_reply == Reply::UnknownCommand,
+    };
+    match second_reply {
         Reply::Config(config) => Ok(Discovered {
             config,
             command: Some(second),
         }),
-        _ if opts.ignore_cluster_errors => Ok(Discovered {
-            config: Config {
-                version: 0,
-                nodes: vec![Node {
-                    host: host.clone(),
-                    ip: String::new(),
-                    port,
-                }],
-                payload: Vec::new(),
-            },
-            command: None,
-        }),
+        // ElastiCache Serverless speaks only TLS and has no discovery command.
+        _ if tls && config_get_unknown => Ok(single_node(true)),
+        _ if opts.ignore_cluster_errors => Ok(single_node(false)),
         _ => Err(Error::Discovery {
             endpoint: label.clone(),
             detail: format!(
@@ -382,7 +408,7 @@ pub fn discover(
 }
 
 struct Conversation<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     label: &'a str,
     deadline: Instant,
     buf: Vec<u8>,
@@ -406,9 +432,10 @@ impl Conversation<'_> {
                 return Err(self.timed_out(cmd));
             }
             self.stream
-                .set_read_timeout(Some(transport::nonzero(self.deadline - now)))
+                .set_read_timeout(self.deadline - now)
                 .map_err(|e| Error::io(self.label, cmd.name(), e))?;
-            match self.stream.read(&mut chunk) {
+            // Through `Read`: the end of the stream is Ok(0) here, reported below.
+            match Read::read(self.stream, &mut chunk) {
                 Ok(0) => {
                     return Err(Error::Discovery {
                         endpoint: self.label.to_string(),
@@ -468,8 +495,10 @@ pub fn options(connect_ms: u64, io_ms: u64, ignore_cluster_errors: bool) -> Disc
             connect_timeout: Duration::from_millis(connect_ms),
             io_timeout: Duration::from_millis(io_ms),
             tcp_nodelay: true,
+            tls: None,
         },
         ignore_cluster_errors,
+        serverless: false,
     }
 }
 

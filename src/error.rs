@@ -196,6 +196,16 @@ impl Error {
     /// Classify an I/O error from `addr` during `op`: timeouts become
     /// [`Error::Timeout`], everything else [`Error::Connection`].
     pub fn io(addr: &str, op: &'static str, source: io::Error) -> Error {
+        // A TLS failure after the handshake (an alert, a bad record) is still TLS.
+        if let Some(tls) = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return Error::Tls {
+                addr: addr.to_string(),
+                detail: format!("during {op}: {tls}"),
+            };
+        }
         match source.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
                 addr: addr.to_string(),

@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod registry;
 pub mod ring;
 pub mod testkit;
+pub mod tls;
 pub mod transport;
 
 pub use error::{Error, Result, Status};

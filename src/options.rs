@@ -7,6 +7,7 @@ use crate::discovery::DiscoveryOptions;
 use crate::error::{Error, Result};
 use crate::hash::HashAlgorithm;
 use crate::ring::Distribution;
+use crate::tls::TlsOptions;
 use crate::transport::ConnectOptions;
 
 /// Which name of an ElastiCache node is hashed onto the ring.
@@ -49,6 +50,12 @@ pub struct Options {
     pub max_value_size: usize,
     /// `tcp_nodelay` [true].
     pub tcp_nodelay: bool,
+    /// `tls`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `tls_server_name`,
+    /// `tls_insecure_skip_verify`: in-transit encryption (see [`TlsOptions`]).
+    pub tls: TlsOptions,
+    /// `serverless` [false]: the endpoint is an ElastiCache Serverless cache:
+    /// one TLS node (implies `tls`), no discovery, no ring, no refresh.
+    pub serverless: bool,
 }
 
 impl Default for Options {
@@ -67,6 +74,8 @@ impl Default for Options {
             refresh_interval: Duration::from_secs(60),
             max_value_size: 1 << 20,
             tcp_nodelay: true,
+            tls: TlsOptions::default(),
+            serverless: false,
         }
     }
 }
@@ -87,6 +96,12 @@ fn parse_u64(name: &str, value: &str) -> Result<u64> {
             "option {name}: {value:?} is not a non-negative integer"
         ))
     })
+}
+
+/// An empty value unsets an optional text setting.
+fn optional_text(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.to_string())
 }
 
 impl Options {
@@ -142,17 +157,71 @@ impl Options {
                 })?
             }
             "tcp_nodelay" => self.tcp_nodelay = parse_bool(name, value)?,
+            "serverless" => self.serverless = parse_bool(name, value)?,
+            "tls" => {
+                self.tls.enabled = parse_bool(name, value)?;
+                self.tls.reset_cache();
+            }
+            "tls_insecure_skip_verify" => {
+                self.tls.insecure_skip_verify = parse_bool(name, value)?;
+                self.tls.reset_cache();
+            }
+            "tls_ca_file" | "tls_cert_file" | "tls_key_file" => {
+                let path = optional_text(value);
+                if let Some(p) = &path {
+                    // A file that cannot be read is a bad value now, not a failure later.
+                    if name == "tls_key_file" {
+                        crate::tls::load_key(name, p)?;
+                    } else {
+                        crate::tls::load_certs(name, p)?;
+                    }
+                }
+                match name {
+                    "tls_ca_file" => self.tls.ca_file = path,
+                    "tls_cert_file" => self.tls.cert_file = path,
+                    _ => self.tls.key_file = path,
+                }
+                self.tls.reset_cache();
+            }
+            "tls_server_name" => {
+                let server_name = optional_text(value);
+                if let Some(n) = &server_name {
+                    rustls::pki_types::ServerName::try_from(n.as_str()).map_err(|e| {
+                        Error::InvalidArgument(format!("option {name}: {value:?}: {e}"))
+                    })?;
+                }
+                self.tls.server_name = server_name;
+                self.tls.reset_cache();
+            }
             _ => return Err(Error::InvalidArgument(format!("unknown option {name:?}"))),
         }
         Ok(())
     }
 
-    /// The socket options these settings imply.
+    /// Whether connections use TLS (`tls`, or `serverless`, which needs it).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.enabled || self.serverless
+    }
+
+    /// Check what can only be checked once all options are set (the TLS files
+    /// together): a client fails to build rather than every connect failing.
+    pub fn check(&self) -> Result<()> {
+        if self.tls_enabled() {
+            let mut tls = self.tls.clone();
+            tls.enabled = true;
+            tls.check()?;
+        }
+        Ok(())
+    }
+
+    /// The socket options these settings imply (the TLS configuration is
+    /// built once and shared by every connection made with these options).
     pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
             connect_timeout: self.connect_timeout,
             io_timeout: self.io_timeout,
             tcp_nodelay: self.tcp_nodelay,
+            tls: self.tls_enabled().then(|| self.tls.connector()),
         }
     }
 
@@ -161,6 +230,7 @@ impl Options {
         DiscoveryOptions {
             connect: self.connect_options(),
             ignore_cluster_errors: self.ignore_cluster_errors,
+            serverless: self.serverless,
         }
     }
 }

@@ -6,9 +6,7 @@
 //! A [`Conn`] owns its socket and the two buffers every request reuses, so an
 //! operation allocates nothing but the value it hands back.
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,14 +14,14 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::protocol::{self, Parse, Reply};
-use crate::transport::{self, ConnectOptions};
+use crate::transport::{self, ConnectOptions, Stream};
 
 const READ_CHUNK: usize = 16 * 1024;
 
 /// One connection to a node with its reusable buffers.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Request bytes waiting to be sent.
     pub wbuf: Vec<u8>,
     rbuf: Vec<u8>,
@@ -32,7 +30,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream) -> Conn {
+    fn new(stream: Stream) -> Conn {
         Conn {
             stream,
             wbuf: Vec::with_capacity(1024),
@@ -44,7 +42,14 @@ impl Conn {
 
     /// The socket's descriptor (for poll in multi-node operations).
     pub fn fd(&self) -> i32 {
-        self.stream.as_raw_fd()
+        self.stream.fd()
+    }
+
+    /// Whether received bytes wait inside the connection (TLS) that a read
+    /// returns without the socket becoming readable: poll must not wait then.
+    #[inline]
+    pub fn has_buffered_input(&self) -> bool {
+        self.stream.has_buffered_input()
     }
 
     /// Send all of `wbuf` (blocking, bounded by the write timeout) and clear it.
@@ -57,29 +62,7 @@ impl Conn {
     /// Send as much of `wbuf[from..]` as the socket takes without blocking;
     /// returns the new offset.
     pub fn send_nonblocking(&mut self, from: usize) -> io::Result<usize> {
-        let mut off = from;
-        while off < self.wbuf.len() {
-            let rest = &self.wbuf[off..];
-            // SAFETY: valid buffer and length; MSG_DONTWAIT keeps the socket blocking for others.
-            let n = unsafe {
-                libc::send(
-                    self.fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(off),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
-                }
-            }
-            off += n as usize;
-        }
-        Ok(off)
+        self.stream.send_nonblocking(&self.wbuf, from)
     }
 
     /// Unparsed bytes received so far.
@@ -118,55 +101,20 @@ impl Conn {
     /// parser's hint of the total pending length that completes the element.
     pub fn fill(&mut self, needed: Option<usize>) -> io::Result<()> {
         self.make_room(needed);
-        loop {
-            match self.stream.read(&mut self.rbuf[self.rend..]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed by the server",
-                    ))
-                }
-                Ok(n) => {
-                    self.rend += n;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let n = self.stream.read(&mut self.rbuf[self.rend..])?;
+        self.rend += n;
+        Ok(())
     }
 
     /// Read whatever is available without blocking; Ok(false) when nothing was.
     pub fn fill_nonblocking(&mut self, needed: Option<usize>) -> io::Result<bool> {
         self.make_room(needed);
-        loop {
-            let fd = self.fd();
-            let spare = &mut self.rbuf[self.rend..];
-            // SAFETY: valid writable buffer and length.
-            let n = unsafe {
-                libc::recv(
-                    fd,
-                    spare.as_mut_ptr().cast(),
-                    spare.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(false),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
-                }
+        match self.stream.recv_nonblocking(&mut self.rbuf[self.rend..])? {
+            Some(n) => {
+                self.rend += n;
+                Ok(true)
             }
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed by the server",
-                ));
-            }
-            self.rend += n as usize;
-            return Ok(true);
+            None => Ok(false),
         }
     }
 
@@ -203,7 +151,7 @@ impl Conn {
 
     /// True when no unread reply bytes remain (a connection is only reused clean).
     pub fn is_clean(&self) -> bool {
-        self.rstart == self.rend && self.wbuf.is_empty()
+        self.rstart == self.rend && self.wbuf.is_empty() && !self.stream.has_buffered_input()
     }
 }
 

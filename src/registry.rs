@@ -185,7 +185,7 @@ impl Cluster {
             // A node is asked strictly: it must answer with a config, never stand in for one.
             let strict = DiscoveryOptions {
                 ignore_cluster_errors: false,
-                ..*opts
+                ..opts.clone()
             };
             let command = self.state.lock().command;
             let endpoint = transport::join_host_port(host, *port);

@@ -332,7 +332,7 @@ fn concurrent_first_calls_to_a_hung_endpoint_share_one_timeout() {
     let t = Instant::now();
     let threads: Vec<_> = (0..16)
         .map(|_| {
-            let (addr, barrier) = (addr.clone(), barrier.clone());
+            let (addr, barrier, opts) = (addr.clone(), barrier.clone(), opts.clone());
             std::thread::spawn(move || {
                 barrier.wait();
                 registry::get_or_discover(&addr, &opts)

@@ -23,13 +23,43 @@ int ecctl_set_option(elasticache_options *opts, const char *name, const char *va
     return 0;
 }
 
+int ecctl_tls_flag(elasticache_options *opts, const char *arg, const char *val, int *used) {
+    static const struct {
+        const char *flag;
+        const char *option;
+    } with_value[] = {
+        {"--tls-ca", "tls_ca_file"},
+        {"--tls-cert", "tls_cert_file"},
+        {"--tls-key", "tls_key_file"},
+        {"--tls-server-name", "tls_server_name"},
+    };
+    *used = 1;
+    if (strcmp(arg, "--tls") == 0) return ecctl_set_option(opts, "tls", "true");
+    if (strcmp(arg, "--tls-insecure-skip-verify") == 0) {
+        return ecctl_set_option(opts, "tls", "true") || ecctl_set_option(opts, "tls_insecure_skip_verify", "true");
+    }
+    if (strcmp(arg, "--serverless") == 0) return ecctl_set_option(opts, "serverless", "true");
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
+        if (strcmp(arg, with_value[i].flag) != 0) continue;
+        if (!val) {
+            fprintf(stderr, "ecctl: %s needs a value\n", arg);
+            return 1;
+        }
+        *used = 2;
+        /* A TLS file or name only makes sense with TLS on. */
+        return ecctl_set_option(opts, "tls", "true") || ecctl_set_option(opts, with_value[i].option, val);
+    }
+    return -1;
+}
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: ecctl COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors]\n"
-            "      print the cluster's config version and one line per node: HOST IP PORT\n"
+            "  discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors] [TLS flags]\n"
+            "      print the cluster's config version (or 'serverless') and one line per node:\n"
+            "      HOST IP PORT\n"
             "  route [--distribution modula|ketama|ketama_weighted|rendezvous] [--hash NAME]\n"
             "        [--weights W1,W2,...] --servers HOST:PORT,... [KEY...]\n"
             "      print KEY HOST:PORT for each key (keys from stdin, one per line, if none given)\n"
@@ -37,6 +67,9 @@ static void usage(FILE *out) {
             "      each with --endpoint HOST:PORT (discovery) or --servers HOST:PORT,... and route's\n"
             "      placement options; get writes the value to stdout, exit 0 on a hit, 1 on a miss,\n"
             "      2 or more on an error\n"
+            "  TLS flags (discover and the operations): --tls, --tls-ca FILE, --tls-cert FILE,\n"
+            "      --tls-key FILE, --tls-server-name NAME, --tls-insecure-skip-verify (testing only),\n"
+            "      --serverless (an ElastiCache Serverless endpoint: one TLS node)\n"
             "  version\n"
             "      print the library version\n");
 }

@@ -1,4 +1,4 @@
-/* ecctl discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors] */
+/* ecctl discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors] [TLS flags] */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +23,13 @@ int ecctl_discover(int argc, char **argv) {
         } else if (strcmp(argv[i], "--ignore-cluster-errors") == 0) {
             if (ecctl_set_option(opts, "ignore_cluster_errors", "true")) goto out;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "ecctl discover: unknown option '%s'\n", argv[i]);
+            int used = 0;
+            int r = ecctl_tls_flag(opts, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used);
+            if (r == 0) {
+                i += used - 1;
+                continue;
+            }
+            if (r < 0) fprintf(stderr, "ecctl discover: unknown option '%s'\n", argv[i]);
             goto out;
         } else if (!endpoint) {
             endpoint = argv[i];
@@ -33,7 +39,8 @@ int ecctl_discover(int argc, char **argv) {
         }
     }
     if (!endpoint) {
-        fprintf(stderr, "usage: ecctl discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors]\n");
+        fprintf(stderr, "usage: ecctl discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors] [--tls] [--tls-ca FILE]\n"
+                        "       [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME] [--tls-insecure-skip-verify] [--serverless]\n");
         goto out;
     }
     st = elasticache_discover(endpoint, opts, &cfg);
@@ -42,7 +49,10 @@ int ecctl_discover(int argc, char **argv) {
         rc = 1;
         goto out;
     }
-    printf("version %llu\n", (unsigned long long)elasticache_config_version(cfg));
+    if (elasticache_config_is_serverless(cfg))
+        printf("serverless\n");
+    else
+        printf("version %llu\n", (unsigned long long)elasticache_config_version(cfg));
     for (size_t i = 0; i < elasticache_config_node_count(cfg); i++) {
         const char *host = NULL, *ip = NULL;
         uint16_t port = 0;

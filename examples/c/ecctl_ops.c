@@ -54,7 +54,13 @@ static int parse_common(int argc, char **argv, elasticache_options *opts, struct
             a->flags = val;
             i++;
         } else if (arg[0] == '-' && arg[1] == '-') {
-            fprintf(stderr, "ecctl: unknown or incomplete option '%s'\n", arg);
+            int used = 0;
+            int r = ecctl_tls_flag(opts, arg, val, &used);
+            if (r == 0) {
+                i += used - 1;
+                continue;
+            }
+            if (r < 0) fprintf(stderr, "ecctl: unknown or incomplete option '%s'\n", arg);
             return 1;
         } else if (a->npositional < 3) {
             a->positional[a->npositional++] = arg;

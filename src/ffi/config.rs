@@ -111,6 +111,22 @@ pub unsafe extern "C" fn elasticache_config_version(config: *const elasticache_c
     })
 }
 
+/// Whether the endpoint is an ElastiCache Serverless cache (the `serverless`
+/// option, or detected under `tls`): its only node is the endpoint itself and
+/// the version is 0. Returns false for NULL.
+///
+/// # Safety
+/// `config` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_config_is_serverless(
+    config: *const elasticache_config,
+) -> bool {
+    // SAFETY: caller's contract.
+    call_infallible(false, || {
+        unsafe { config.as_ref() }.is_some_and(|c| c.config.serverless)
+    })
+}
+
 /// The number of nodes. Returns 0 for NULL.
 ///
 /// # Safety

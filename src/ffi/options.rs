@@ -47,6 +47,22 @@ pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_opti
 /// `node_naming` (ip, host), `max_connections_per_node`, `failure_limit`,
 /// `retry_timeout` (s), `remove_failed`, `refresh_interval` (s),
 /// `refresh_interval_ms`, `max_value_size` (bytes), `tcp_nodelay`.
+///
+/// TLS (in-transit encryption; ElastiCache engine 1.6.12+ with encryption on,
+/// and Serverless, accept only TLS): `tls` (true/false) [false] encrypts every
+/// connection, the configuration endpoint's included, and reaches each node
+/// by its host name; `tls_ca_file` (PEM bundle) [the system's CA
+/// certificates]; `tls_cert_file` and `tls_key_file` (PEM client certificate
+/// and key, for servers that require one; the key may be inside the
+/// certificate file) [none]; `tls_server_name`: one name every node's
+/// certificate is verified against and that is sent as SNI [each node's own
+/// host name]; `tls_insecure_skip_verify` (true/false) [false]: accept any
+/// certificate (encrypted but not authenticated: for tests only).
+/// `serverless` (true/false) [false]: the endpoint is an ElastiCache
+/// Serverless cache, used as one TLS node without discovery (implies `tls`;
+/// also detected under `tls` when the endpoint knows no discovery command).
+/// A file option is read when set: a missing or unparsable file is refused.
+/// An empty value unsets a text option.
 /// An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.
 ///
 /// # Safety

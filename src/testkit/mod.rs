@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod endpoint;
 pub mod memcached;
+pub mod tls;
 
 pub use cluster::{LocalCluster, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};

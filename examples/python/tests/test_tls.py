@@ -1,0 +1,79 @@
+"""TLS from Python: library options by name (`options={"tls": True, ...}`)
+against a real `memcached -Z`; what is written over TLS reads back through
+pylibmc on the same server's plain listener."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pylibmc
+import pytest
+
+import elasticache
+from conftest import free_port
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl CLI not installed")
+    d = str(tmp_path_factory.mktemp("tls"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=py test CA", cwd=d)
+    _openssl("req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost", cwd=d)
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "node.pem", "-days", "2", "-extfile", "ext", cwd=d)
+    port, plain = free_port(), free_port()
+    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/node.pem,ssl_key={d}/node.key",
+            "-l", f"127.0.0.1:{port}", "-l", f"notls:127.0.0.1:{plain}", "-U", "0"]
+    if os.geteuid() == 0:
+        args += ["-u", "root"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 5
+    while True:
+        try:
+            if pylibmc.Client([f"127.0.0.1:{plain}"]).get_stats():
+                break
+        except pylibmc.Error:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail("memcached -Z did not start")
+        time.sleep(0.05)
+    yield {"port": port, "plain": plain, "ca": f"{d}/ca.pem"}
+    proc.kill()
+    proc.wait()
+
+
+def test_values_written_over_tls_read_back_through_pylibmc(tls_server):
+    c = elasticache.Client([f"localhost:{tls_server['port']}"],
+                           options={"tls": True, "tls_ca_file": tls_server["ca"]})
+    c.set("py-tls", "over tls")
+    c.set_multi({f"m{i}": i for i in range(50)})
+    assert c.get("py-tls") == "over tls"
+    assert c.get_multi([f"m{i}" for i in range(50)]) == {f"m{i}": i for i in range(50)}
+    plain = pylibmc.Client([f"127.0.0.1:{tls_server['plain']}"])
+    assert plain.get("py-tls") == "over tls"
+    assert plain.get("m7") == 7
+
+
+def test_an_untrusted_server_is_a_clear_error(tls_server):
+    c = elasticache.Client([f"127.0.0.1:{tls_server['port']}"],
+                           options={"tls": True, "tls_ca_file": tls_server["ca"]})
+    with pytest.raises(elasticache.Error) as e:
+        c.set("k", "v")
+    assert "not valid for name" in str(e.value) and str(tls_server["port"]) in str(e.value)
+    # One name for every node (tls_server_name) makes the IP acceptable.
+    c = elasticache.Client([f"127.0.0.1:{tls_server['port']}"],
+                           options={"tls": True, "tls_ca_file": tls_server["ca"],
+                                    "tls_server_name": "localhost"})
+    c.set("k", "v")
+    assert c.get("k") == "v"
