@@ -3,6 +3,7 @@
 #   make test       everything, on a fresh Debian machine (installs what is missing)
 #   make demo       a local emulated cluster and ecctl against it
 #   make install    PREFIX=/usr/local: library, header, pkg-config file
+#   make bench      benchmarks against libmemcached, pylibmc, pymemcache and the raw wire
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
@@ -37,6 +38,11 @@ demo: deps all
 
 header:
 	$(CARGO) build
+
+# Benchmarks against libmemcached, pylibmc, pymemcache and the raw wire (writes
+# bench/results/latest.md and docs/bench.png; installs what it needs).
+bench: deps all
+	bash scripts/bench.sh
 
 # Ring lookup and build against libmemcached's (part of `make bench`).
 bench-ring: deps lib

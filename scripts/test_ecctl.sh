@@ -8,8 +8,18 @@ E=./examples/c/ecctl
 cargo build --release --quiet --example local_cluster || exit 1
 
 coproc LC { exec target/release/examples/local_cluster --nodes 3 2>&1; }
+LC_PID_SAVED=$LC_PID
 exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"
-trap 'exec {LC_IN}>&-; wait 2>/dev/null' EXIT
+stop_cluster() {
+    # "quit" stops the cluster and its memcached nodes; SIGTERM does the same.
+    printf 'quit\n' >&"$LC_IN" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$LC_PID_SAVED" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -TERM "$LC_PID_SAVED" 2>/dev/null || true
+}
+trap stop_cluster EXIT
 IFS= read -r -t 30 -u "$LC_OUT" LINE || { echo "no endpoint line"; exit 1; }
 EP=${LINE#endpoint }
 

@@ -209,7 +209,7 @@ class Client:
     """
 
     def __init__(self, servers, behaviors=None, binary=False, username=None, password=None,
-                 options=None):
+                 options=None, **tls):
         if username is not None or password is not None:
             raise TypeError("SASL (username/password) is not supported: ElastiCache memcached "
                             "uses no SASL; use TLS or network isolation")
@@ -221,13 +221,13 @@ class Client:
         self.binary = binary  # accepted and ignored: the text protocol is always used
         self.endpoint = None
         self._ignore_cluster_errors = False
-        self._extra_options = dict(options or {})
+        self._extra_options = _with_tls(options, tls)
         self._set = _bh.validate(behaviors)
         self._build()
 
     @classmethod
     def from_endpoint(cls, endpoint, behaviors=None, ignore_cluster_errors=False, binary=False,
-                      options=None):
+                      options=None, **tls):
         """A client for the cluster behind a configuration endpoint ("host:port").
 
         The node list comes from the process-global node cache (discovered on
@@ -236,6 +236,9 @@ class Client:
         defaults, `{"ketama": True, "tcp_nodelay": True}`. With
         `ignore_cluster_errors=True` an endpoint that is plain memcached (it
         answers ERROR to `config get cluster`) is used as the only node.
+        TLS keywords (also accepted by `Client(...)`): `tls`, `tls_ca_file`,
+        `tls_cert_file`, `tls_key_file`, `tls_server_name`,
+        `tls_insecure_skip_verify`, `serverless`.
         """
         self = cls.__new__(cls)
         if not isinstance(endpoint, str) or not endpoint:
@@ -244,7 +247,7 @@ class Client:
         self.binary = binary
         self.endpoint = endpoint
         self._ignore_cluster_errors = bool(ignore_cluster_errors)
-        self._extra_options = dict(options or {})
+        self._extra_options = _with_tls(options, tls)
         if behaviors is None:
             behaviors = {"ketama": True, "tcp_nodelay": True}
         self._set = _bh.validate(behaviors)
@@ -773,6 +776,23 @@ class Client:
             raise error_for(rc, what=f"hash({key!r})")
         return out[0]
     # }}}
+
+
+TLS_KEYWORDS = ("tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name",
+                "tls_insecure_skip_verify", "serverless")
+
+
+def _with_tls(options, tls):
+    """`options` (library option names -> values) plus the TLS keywords given
+    to the constructor; an unknown keyword is a TypeError, as in Python."""
+    out = dict(options or {})
+    for name, value in tls.items():
+        if name not in TLS_KEYWORDS:
+            raise TypeError(f"unexpected keyword argument {name!r}")
+        if value is None:
+            continue
+        out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
 
 
 def _label(spec):

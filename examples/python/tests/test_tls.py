@@ -77,3 +77,32 @@ def test_an_untrusted_server_is_a_clear_error(tls_server):
                                     "tls_server_name": "localhost"})
     c.set("k", "v")
     assert c.get("k") == "v"
+
+
+def test_tls_keywords_and_unknown_keyword(tls_server):
+    c = elasticache.Client([f"localhost:{tls_server['port']}"], tls=True, tls_ca_file=tls_server["ca"])
+    c.set("kw-tls", b"yes")
+    assert c.get("kw-tls") == b"yes"
+    with pytest.raises(TypeError):
+        elasticache.Client([f"localhost:{tls_server['port']}"], tls_bogus=True)
+
+
+def test_django_options_carry_tls_settings(tls_server):
+    """TLS settings in a Django cache's OPTIONS reach the library; with only TLS
+    settings the django-elasticache default behaviors (ketama) stay."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+        django.setup()
+    from elasticache.django import ElastiCache
+
+    cache = ElastiCache(f"localhost:{tls_server['port']}", {
+        "OPTIONS": {"TLS": True, "TLS_CA_FILE": tls_server["ca"], "SERVERLESS": True},
+    })
+    assert cache._behaviors.get("ketama") is True
+    cache.set("dj-tls", "value", 30)
+    assert cache.get("dj-tls") == "value"
+    plain = pylibmc.Client([f"127.0.0.1:{tls_server['plain']}"])
+    assert plain.get(":1:dj-tls") == "value"
