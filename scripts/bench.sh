@@ -129,6 +129,12 @@ else
     : >"$RING"
 fi
 
+echo "bench: TLS against plain TCP on the same server (bench/tls_bench.rs)"
+TLS_OUT=$WORK/tls.txt
+rounds=$($PY -c "print(max(1000, int(20000 * float('$BENCH_SCALE'))))")
+cargo run --release --quiet --example tls_bench "$rounds" 2>&1 | tee "$TLS_OUT" ||
+    echo "bench: tls_bench failed" | tee -a "$TLS_OUT"
+
 END=$(date +%s)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src bench include ':!bench/results' 2>/dev/null || commit="$commit (with uncommitted changes)"
@@ -162,4 +168,9 @@ EOF
 cp "$REC" bench/results/latest.jsonl
 echo
 $PY bench/report.py "$REC" "$META" "$RING" bench/results/latest.md docs/bench.png "$PROFILE"
+{
+    printf '\n## TLS against plain TCP (one memcached, a TLS and a plain listener)\n\n```\n'
+    cat "$TLS_OUT"
+    printf '```\n'
+} >>bench/results/latest.md
 echo "bench: done in $(($(date +%s) - START)) s; results in bench/results/latest.md, plot in docs/bench.png"
