@@ -9,6 +9,7 @@ command -v memcached >/dev/null 2>&1 || need_apt+=(memcached)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if ((${#need_apt[@]})); then
     echo "deps: installing ${need_apt[*]}"
     SUDO=""

@@ -46,5 +46,25 @@ if command -v valgrind >/dev/null; then
     run "client_api (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/client_api.shared"
 fi
+# `make install` into a scratch prefix, then build against it through pkg-config
+# alone, as a C user would.
+prefix=$(mktemp -d)
+if make -s install PREFIX="$prefix" >/dev/null; then
+    export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+    # shellcheck disable=SC2046
+    if $CC $WARN -o "$OUT/installed_fork" tests/c/fork_generation.c $(pkg-config --cflags --libs elasticache) \
+        -Wl,-rpath,"$prefix/lib"; then
+        run "make install + pkg-config (shared)" "$OUT/installed_fork"
+    else
+        echo "FAIL make install + pkg-config: compile"
+        fail=$((fail + 1))
+    fi
+    run "installed header equals include/elasticache.h" cmp -s include/elasticache.h "$prefix/include/elasticache.h"
+else
+    echo "FAIL make install"
+    fail=$((fail + 1))
+fi
+rm -rf "$prefix"
+
 echo "C tests: $passed passed, $fail failed"
 [ "$fail" = 0 ]
