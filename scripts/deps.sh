@@ -3,29 +3,43 @@
 # Safe to run again; does nothing on a machine that has everything.
 set -euo pipefail
 
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
 need_apt=()
 command -v memcached >/dev/null 2>&1 || need_apt+=(memcached)
 [ -f /usr/include/libmemcached/memcached.h ] || need_apt+=(libmemcached-dev)
+[ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip python3-dev)
 if ((${#need_apt[@]})); then
     echo "deps: installing ${need_apt[*]}"
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 PY=${PYTHON:-python3}
+if ! $PY -m pip --version >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+fi
 missing_py=()
 for mod in pylibmc pymemcache django cffi pytest; do
     $PY -c "import $mod" >/dev/null 2>&1 || missing_py+=("$mod")
 done
 if ((${#missing_py[@]})); then
     echo "deps: pip installing ${missing_py[*]}"
-    $PY -m pip install -q --disable-pip-version-check "${missing_py[@]}"
+    # Debian's own Python refuses system-wide pip installs (PEP 668); these
+    # test-only packages go there anyway, as CI's throwaway machine allows.
+    $PY -m pip install -q --disable-pip-version-check "${missing_py[@]}" 2>/dev/null ||
+        $PY -m pip install -q --disable-pip-version-check --break-system-packages "${missing_py[@]}"
 fi
 
-rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+if command -v rustup >/dev/null 2>&1; then
+    for comp in clippy rustfmt; do
+        rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp" >/dev/null 2>&1 || true
+    done
+fi

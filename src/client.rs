@@ -10,7 +10,7 @@
 //! starting over after `fork()`) happens on the calling thread when due, one
 //! thread at a time, while other threads carry on with the topology they have.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,6 @@ pub type PerNode<T> = Vec<(String, Result<T>)>;
 
 #[derive(Debug)]
 struct Topology {
-    fork_gen: u64,
     cluster: Option<Arc<Cluster>>,
     config: Option<Arc<Config>>,
     specs: Vec<ServerSpec>,
@@ -48,12 +47,41 @@ struct Topology {
     ring: Ring,
 }
 
+/// Everything a client may use only in the process that made it: after
+/// `fork()` a child starts a new `State`, because a lock in the old one may be
+/// held by a parent thread that does not exist in the child.
+#[derive(Debug)]
+struct State {
+    fork_gen: u64,
+    topo: RwLock<Arc<Topology>>,
+    maintaining: Mutex<()>,
+}
+
+impl State {
+    fn new(topo: Topology) -> Box<State> {
+        Box::new(State {
+            fork_gen: registry::generation(),
+            topo: RwLock::new(Arc::new(topo)),
+            maintaining: Mutex::new(()),
+        })
+    }
+}
+
+/// What a maintenance pass does about the node list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Re-discover if the refresh time has come.
+    IfDue,
+    /// A re-discovery just ran: apply what the shared cache holds now.
+    Applied,
+}
+
 /// A memcached client over a cluster. One client is safe to share between threads.
 #[derive(Debug)]
 pub struct Client {
     opts: Options,
-    topo: RwLock<Arc<Topology>>,
-    maintaining: Mutex<()>,
+    /// Never NULL. Replaced only in a forked child, where the old one is leaked.
+    state: AtomicPtr<State>,
     epoch: Instant,
     /// Milliseconds since `epoch` at which maintenance is next due (refresh or revival).
     next_check_ms: AtomicU64,
@@ -93,6 +121,7 @@ fn specs_from_config(
                         n.connect_host().to_string()
                     },
                     port: n.port,
+                    listed_ip: n.ip.clone(),
                 },
             )
         })
@@ -138,6 +167,7 @@ impl Client {
             .map(|s| NodeAddr {
                 host: s.host.clone(),
                 port: s.port,
+                listed_ip: String::new(),
             })
             .collect();
         Ok(Client::build(opts, None, None, servers, addrs))
@@ -162,16 +192,15 @@ impl Client {
             .collect::<Vec<_>>();
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
         let refreshing = cluster.is_some() && !opts.refresh_interval.is_zero();
+        let state = State::new(Topology {
+            cluster,
+            config,
+            specs,
+            nodes,
+            ring,
+        });
         let client = Client {
-            topo: RwLock::new(Arc::new(Topology {
-                fork_gen: registry::generation(),
-                cluster,
-                config,
-                specs,
-                nodes,
-                ring,
-            })),
-            maintaining: Mutex::new(()),
+            state: AtomicPtr::new(Box::into_raw(state)),
             epoch: Instant::now(),
             next_check_ms: AtomicU64::new(NEVER),
             next_refresh_ms: AtomicU64::new(NEVER),
@@ -191,6 +220,13 @@ impl Client {
     }
 
     #[inline]
+    fn state(&self) -> &State {
+        // SAFETY: never NULL; a state is freed only when the client is dropped
+        // (one replaced after fork is leaked), so it outlives `&self`.
+        unsafe { &*self.state.load(Ordering::Acquire) }
+    }
+
+    #[inline]
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -202,10 +238,11 @@ impl Client {
     /// The current topology, after any maintenance that is due.
     #[inline]
     fn topology(&self) -> Result<Arc<Topology>> {
-        let t = self.topo.read().clone();
-        if t.fork_gen != registry::generation() {
-            return Ok(self.after_fork(&t));
+        let st = self.state();
+        if st.fork_gen != registry::generation() {
+            return Ok(self.after_fork(st));
         }
+        let t = st.topo.read().clone();
         // NEVER (a fixed server list with no ejected node) needs no clock read.
         let next = self.next_check_ms.load(Ordering::Acquire);
         if next != NEVER && self.now_ms() >= next {
@@ -214,20 +251,22 @@ impl Client {
         Ok(t)
     }
 
-    /// In a child after fork: fresh pools for the same nodes; the parent's
-    /// sockets are leaked, never used, never closed (closing a TLS session
-    /// would write to the parent's connection).
+    /// In a child after fork: a new state with fresh pools for the same
+    /// nodes. The parent's state is leaked: its sockets are never used or
+    /// closed (closing a TLS session would write to the parent's connection),
+    /// and its locks, which a parent thread may have held at the fork, are
+    /// never taken.
     #[cold]
-    fn after_fork(&self, old: &Arc<Topology>) -> Arc<Topology> {
-        let mut slot = self.topo.write();
-        if slot.fork_gen == registry::generation() {
-            return slot.clone();
-        }
-        let cluster = old
+    fn after_fork(&self, old: &State) -> Arc<Topology> {
+        // SAFETY: the old topology is read without its lock (see above). A
+        // writer interrupted by the fork has either stored the new Arc or not;
+        // both are live, since the old one is dropped only after the store.
+        let old_topo: Arc<Topology> = unsafe { (*old.topo.data_ptr()).clone() };
+        let cluster = old_topo
             .cluster
             .as_ref()
             .and_then(|c| registry::cluster(c.endpoint()).ok());
-        let nodes = old
+        let nodes = old_topo
             .nodes
             .iter()
             .map(|n| {
@@ -238,66 +277,94 @@ impl Client {
                 ))
             })
             .collect();
-        let fresh = Arc::new(Topology {
-            fork_gen: registry::generation(),
+        let fresh = State::new(Topology {
             cluster,
-            config: old.config.clone(),
-            specs: old.specs.clone(),
+            config: old_topo.config.clone(),
+            specs: old_topo.specs.clone(),
             nodes,
-            ring: Ring::new(&old.specs, self.opts.distribution, self.opts.hash),
+            ring: Ring::new(&old_topo.specs, self.opts.distribution, self.opts.hash),
         });
-        let parent = std::mem::replace(&mut *slot, fresh.clone());
-        std::mem::forget(parent);
-        fresh
+        let fresh = Box::into_raw(fresh);
+        let old_ptr = old as *const State as *mut State;
+        if self
+            .state
+            .compare_exchange(old_ptr, fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Another thread of the child got there first.
+            // SAFETY: `fresh` was never shared.
+            drop(unsafe { Box::from_raw(fresh) });
+        }
+        std::mem::forget(old_topo);
+        self.state().topo.read().clone()
     }
 
     /// Refresh the node list and revive ejected nodes when due. Only one
     /// thread does it; the others keep the topology they have.
     #[cold]
     fn maintain(&self) -> Arc<Topology> {
-        let Some(_guard) = self.maintaining.try_lock() else {
-            return self.topo.read().clone();
+        let st = self.state();
+        let Some(_guard) = st.maintaining.try_lock() else {
+            return st.topo.read().clone();
         };
-        let now = self.now_ms();
-        if now < self.next_check_ms.load(Ordering::Acquire) {
-            return self.topo.read().clone();
+        if self.now_ms() < self.next_check_ms.load(Ordering::Acquire) {
+            return st.topo.read().clone();
         }
+        self.maintain_locked(st, Refresh::IfDue)
+    }
+
+    /// One maintenance pass, with `st.maintaining` held.
+    fn maintain_locked(&self, st: &State, refresh: Refresh) -> Arc<Topology> {
+        let now = self.now_ms();
         self.next_check_ms.store(NEVER, Ordering::Release);
-        let current = self.topo.read().clone();
+        let current = st.topo.read().clone();
         let mut changed_config = None;
-        if now >= self.next_refresh_ms.load(Ordering::Acquire) {
-            if let Some(cluster) = &current.cluster {
-                let since = Instant::now()
-                    .checked_sub(self.opts.refresh_interval.min(Duration::from_secs(1)))
-                    .unwrap_or(self.epoch);
-                let known: Vec<(String, u16)> = current
-                    .nodes
-                    .iter()
-                    .map(|n| (n.addr().host.clone(), n.addr().port))
-                    .collect();
-                // A failed refresh keeps the last good list; the next try is in one interval.
-                if let Ok(cfg) =
-                    cluster.refresh_if_older(since, &known, &self.opts.discovery_options())
+        let due =
+            refresh == Refresh::Applied || now >= self.next_refresh_ms.load(Ordering::Acquire);
+        if let (true, Some(cluster)) = (due, &current.cluster) {
+            let cfg = match refresh {
+                Refresh::Applied => cluster.config(),
+                Refresh::IfDue => {
+                    let since = Instant::now()
+                        .checked_sub(self.opts.refresh_interval.min(Duration::from_secs(1)))
+                        .unwrap_or(self.epoch);
+                    let known: Vec<(String, u16)> = current
+                        .nodes
+                        .iter()
+                        .map(|n| (n.addr().host.clone(), n.addr().port))
+                        .collect();
+                    // A failed refresh keeps the last good list; the next try is in one interval.
+                    cluster
+                        .refresh_if_older(since, &known, &self.opts.discovery_options())
+                        .ok()
+                }
+            };
+            if let Some(cfg) = cfg {
+                if current
+                    .config
+                    .as_ref()
+                    .map_or(true, |c| !Arc::ptr_eq(c, &cfg))
                 {
-                    if current
-                        .config
-                        .as_ref()
-                        .map_or(true, |c| !Arc::ptr_eq(c, &cfg))
-                    {
-                        changed_config = Some(cfg);
-                    }
+                    changed_config = Some(cfg);
                 }
             }
-            let next = now + self.opts.refresh_interval.as_millis() as u64;
+            let next = if self.opts.refresh_interval.is_zero() {
+                NEVER
+            } else {
+                now + self.opts.refresh_interval.as_millis() as u64
+            };
             self.next_refresh_ms.store(next, Ordering::Release);
-            self.schedule_check(next);
+        }
+        // Whatever this pass did, the next refresh and revivals stay scheduled.
+        let next_refresh = self.next_refresh_ms.load(Ordering::Acquire);
+        if next_refresh != NEVER {
+            self.schedule_check(next_refresh);
         }
         let revived = current
             .nodes
             .iter()
             .fold(false, |acc, n| n.revive_if_due() | acc);
         let ejected_now = current.nodes.iter().any(|n| n.is_ejected());
-        // Revival times still pending keep maintenance scheduled.
         for n in &current.nodes {
             if let Some(until) = n.ejected_until() {
                 let ms = until.saturating_duration_since(self.epoch).as_millis() as u64;
@@ -312,7 +379,7 @@ impl Client {
             Some(cfg) => self.apply_config(&current, cfg),
             None => self.rebuild_ring(&current),
         });
-        *self.topo.write() = fresh.clone();
+        *st.topo.write() = fresh.clone();
         fresh
     }
 
@@ -331,7 +398,6 @@ impl Client {
     fn rebuild_ring(&self, t: &Topology) -> Topology {
         let live = self.live_mask(&t.nodes);
         Topology {
-            fork_gen: t.fork_gen,
             cluster: t.cluster.clone(),
             config: t.config.clone(),
             specs: t.specs.clone(),
@@ -362,7 +428,6 @@ impl Client {
             .collect();
         let live = self.live_mask(&nodes);
         Topology {
-            fork_gen: t.fork_gen,
             cluster: t.cluster.clone(),
             config: Some(cfg),
             ring: Ring::with_live(&specs, &live, self.opts.distribution, self.opts.hash),
@@ -371,43 +436,18 @@ impl Client {
         }
     }
 
-    /// Re-discover now (through the shared node cache) and apply a changed list.
+    /// Re-discover now (through the shared node cache) and apply a changed
+    /// list; ejected nodes stay scheduled for revival.
     pub fn refresh(&self) -> Result<()> {
         let t = self.topology()?;
         let Some(cluster) = &t.cluster else {
             return Ok(());
         };
         cluster.refresh(&self.opts.discovery_options())?;
-        self.next_refresh_ms.store(0, Ordering::Release);
-        self.next_check_ms.store(0, Ordering::Release);
-        self.maintain_blocking();
+        let st = self.state();
+        let _guard = st.maintaining.lock();
+        self.maintain_locked(st, Refresh::Applied);
         Ok(())
-    }
-
-    fn maintain_blocking(&self) {
-        let _g = self.maintaining.lock();
-        let current = self.topo.read().clone();
-        if let Some(cluster) = &current.cluster {
-            if let Some(cfg) = cluster.config() {
-                if current
-                    .config
-                    .as_ref()
-                    .map_or(true, |c| !Arc::ptr_eq(c, &cfg))
-                {
-                    *self.topo.write() = Arc::new(self.apply_config(&current, cfg));
-                }
-            }
-        }
-        let next = self
-            .now_ms()
-            .saturating_add(self.opts.refresh_interval.as_millis() as u64);
-        if current.cluster.is_some() && !self.opts.refresh_interval.is_zero() {
-            self.next_refresh_ms.store(next, Ordering::Release);
-            self.next_check_ms.store(next, Ordering::Release);
-        } else {
-            self.next_refresh_ms.store(NEVER, Ordering::Release);
-            self.next_check_ms.store(NEVER, Ordering::Release);
-        }
     }
 
     /// A node failed: count it (ejecting it at the limit) and ask for an early
@@ -417,7 +457,7 @@ impl Client {
             self.schedule_check(0);
         }
         let refreshing =
-            !self.opts.refresh_interval.is_zero() && self.topo.read().cluster.is_some();
+            !self.opts.refresh_interval.is_zero() && self.state().topo.read().cluster.is_some();
         if refreshing {
             // At most about once a second however many operations fail.
             let soon = self.now_ms() + 1000.min(self.opts.refresh_interval.as_millis() as u64);
@@ -456,7 +496,7 @@ impl Client {
     /// Close every idle connection; the next operations reconnect on demand
     /// (pylibmc's `disconnect_all`).
     pub fn disconnect_all(&self) {
-        for n in &self.topo.read().nodes {
+        for n in &self.state().topo.read().nodes {
             n.close_idle();
         }
     }
@@ -483,12 +523,13 @@ impl Client {
         let mut conn = match node.checkout(op) {
             Ok(c) => c,
             Err(e) => {
-                if e.is_node_failure() {
+                if e.node_failed {
                     self.node_failed(node);
                 }
-                return Err(e);
+                return Err(e.error);
             }
         };
+        conn.begin();
         match f(&mut conn) {
             Ok(v) => {
                 node.checkin(conn);
@@ -880,7 +921,12 @@ impl Client {
                 results[i] = match reply {
                     Reply::Deleted => Ok(()),
                     Reply::NotFound => Err(Error::NotFound),
-                    other => return Err(unexpected(label, "delete", other)),
+                    // A server or client error answers this key only; the
+                    // stream is still in step (anything else is not).
+                    other => match unexpected(label, "delete", other) {
+                        e @ Error::Protocol { .. } => return Err(e),
+                        e => Err(e),
+                    },
                 };
                 b.cursor += 1;
                 Ok(b.cursor == b.keys.len())
@@ -976,7 +1022,9 @@ impl Client {
         }
         if all_sent {
             // Every request is out and each node only has replies left to send,
-            // so reading the nodes one after another cannot deadlock.
+            // so reading the nodes one after another cannot deadlock. One
+            // deadline for the whole call: N silent nodes cost one I/O timeout.
+            let deadline = Instant::now() + self.opts.io_timeout;
             for b in batches.iter_mut() {
                 if b.error.is_some() {
                     continue;
@@ -984,6 +1032,7 @@ impl Client {
                 let Some(conn) = b.conn.as_mut() else {
                     continue;
                 };
+                conn.set_deadline(deadline);
                 let label = b.node.label();
                 let cursor = &mut b.cursor;
                 let r = conn.read_until(label, op, |reply| {
@@ -1009,7 +1058,7 @@ impl Client {
                     if let Some(c) = conn {
                         b.node.discard(c);
                     }
-                    if e.is_node_failure() {
+                    if b.blame_node && e.is_node_failure() {
                         self.node_failed(b.node);
                     }
                     for &i in &b.cursor.keys[b.cursor.cursor.min(b.cursor.keys.len())..] {
@@ -1203,13 +1252,18 @@ struct Batch<'a> {
     sent: usize,
     done: bool,
     error: Option<Error>,
+    /// False when the error is not the node's fault (no free connection).
+    blame_node: bool,
 }
 
 impl<'a> Batch<'a> {
     fn new(node: &'a Arc<NodePool>, keys: Vec<usize>) -> Batch<'a> {
-        let (conn, error) = match node.checkout("multi") {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e)),
+        let (conn, error, blame_node) = match node.checkout("multi") {
+            Ok(mut c) => {
+                c.begin();
+                (Some(c), None, true)
+            }
+            Err(e) => (None, Some(e.error), e.node_failed),
         };
         Batch {
             node,
@@ -1222,6 +1276,7 @@ impl<'a> Batch<'a> {
             sent: 0,
             done: false,
             error,
+            blame_node,
         }
     }
 }
@@ -1275,5 +1330,13 @@ fn unexpected(label: &str, op: &'static str, r: Reply<'_>) -> Error {
             op,
             detail: format!("unexpected reply {other:?}"),
         },
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let p = *self.state.get_mut();
+        // SAFETY: from Box::into_raw; the client is going away, nothing else uses it.
+        drop(unsafe { Box::from_raw(p) });
     }
 }

@@ -27,17 +27,59 @@ pub struct Conn {
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
+    /// The I/O timeout: how long one operation may wait for its reply.
+    io_timeout: Duration,
+    /// The receive timeout the socket has now.
+    read_timeout: Duration,
+    /// When the operation in progress must be done; set at its first read.
+    deadline: Option<Instant>,
 }
 
 impl Conn {
-    fn new(stream: Stream) -> Conn {
+    fn new(stream: Stream, io_timeout: Duration) -> Conn {
         Conn {
             stream,
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0; READ_CHUNK],
             rstart: 0,
             rend: 0,
+            io_timeout: transport::nonzero(io_timeout),
+            read_timeout: transport::nonzero(io_timeout),
+            deadline: None,
         }
+    }
+
+    /// Start an operation: its reads share one I/O timeout from the first read on.
+    #[inline]
+    pub fn begin(&mut self) {
+        self.deadline = None;
+    }
+
+    /// Make the reads of this operation end by `deadline` (a multi-key call
+    /// gives every node the same one).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Before a blocking read: fail once the operation's deadline has passed,
+    /// and keep the socket's receive timeout between the time left and 15%
+    /// above it. A reply that arrives in one read (the usual case) costs a
+    /// clock read and no extra system call.
+    fn arm_read(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        let deadline = *self.deadline.get_or_insert(now + self.io_timeout);
+        let Some(left) = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "I/O timeout"));
+        };
+        if self.read_timeout < left || self.read_timeout > left.mul_f32(1.15) {
+            let t = transport::nonzero(left);
+            self.stream.set_read_timeout(t)?;
+            self.read_timeout = t;
+        }
+        Ok(())
     }
 
     /// The socket's descriptor (for poll in multi-node operations).
@@ -100,6 +142,7 @@ impl Conn {
     /// Read more bytes (blocking, bounded by the read timeout). `needed` is the
     /// parser's hint of the total pending length that completes the element.
     pub fn fill(&mut self, needed: Option<usize>) -> io::Result<()> {
+        self.arm_read()?;
         self.make_room(needed);
         let n = self.stream.read(&mut self.rbuf[self.rend..])?;
         self.rend += n;
@@ -155,6 +198,16 @@ impl Conn {
     }
 }
 
+/// Why no connection could be checked out.
+#[derive(Debug)]
+pub struct CheckoutError {
+    /// What went wrong, for the caller.
+    pub error: Error,
+    /// Whether it counts against the node (a failed connect does; waiting for
+    /// a free connection while all are busy does not).
+    pub node_failed: bool,
+}
+
 /// Where a node is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NodeAddr {
@@ -162,6 +215,10 @@ pub struct NodeAddr {
     pub host: String,
     /// The port.
     pub port: u16,
+    /// The IP the configuration listed (empty when none, or for a fixed server
+    /// list). Part of the node's identity: under TLS `host` is the name, and a
+    /// node replaced under the same name with a new IP must get a new pool.
+    pub listed_ip: String,
 }
 
 impl NodeAddr {
@@ -219,8 +276,10 @@ impl NodePool {
     }
 
     /// An idle connection, or a new one while fewer than the cap are open;
-    /// at the cap, wait up to the I/O timeout for one to come back.
-    pub fn checkout(&self, op: &'static str) -> Result<Conn> {
+    /// at the cap, wait up to the I/O timeout for one to come back. A failure
+    /// to connect is the node's; waiting in vain for a free connection is not
+    /// (`CheckoutError::node_failed` says which).
+    pub fn checkout(&self, op: &'static str) -> std::result::Result<Conn, CheckoutError> {
         {
             let mut idle = self.idle.lock();
             // The clock is read only when the pool is exhausted: an idle
@@ -238,18 +297,24 @@ impl NodePool {
                 let until =
                     *deadline.get_or_insert_with(|| Instant::now() + self.connect.io_timeout);
                 if self.freed.wait_until(&mut idle, until).timed_out() {
-                    return Err(Error::Timeout {
-                        addr: self.label.clone(),
-                        op,
+                    return Err(CheckoutError {
+                        error: Error::Timeout {
+                            addr: self.label.clone(),
+                            op,
+                        },
+                        node_failed: false,
                     });
                 }
             }
         }
         match transport::connect(&self.addr.host, self.addr.port, &self.connect, &self.label) {
-            Ok(stream) => Ok(Conn::new(stream)),
+            Ok(stream) => Ok(Conn::new(stream, self.connect.io_timeout)),
             Err(e) => {
                 self.forget_one();
-                Err(e)
+                Err(CheckoutError {
+                    node_failed: e.is_node_failure(),
+                    error: e,
+                })
             }
         }
     }

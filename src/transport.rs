@@ -152,6 +152,10 @@ impl Default for ConnectOptions {
 /// within the connect timeout (which bounds the whole attempt, TLS handshake
 /// included). Under TLS the certificate is verified against `host` (or the
 /// configured `tls_server_name`). `label` names the server in errors.
+///
+/// Name resolution (getaddrinfo) comes first and is bounded by the system
+/// resolver's own timeouts, not by the connect timeout: nodes listed with an
+/// IP (the ElastiCache default without TLS) never resolve.
 pub fn connect(host: &str, port: u16, opts: &ConnectOptions, label: &str) -> Result<Stream> {
     let deadline = Instant::now() + opts.connect_timeout;
     let tcp = connect_tcp(host, port, opts, label, deadline)?;

@@ -11,29 +11,46 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+// The slot is reached with `try_with`: a call from a thread-exit destructor,
+// after the slot is gone, must still not panic across the C boundary.
+
 /// Remember `err` as this thread's last error and return its status code.
 pub fn set_last_error(err: &Error) -> u32 {
     let msg = err.to_string();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = msg);
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            *s = msg;
+        }
+    });
     err.status() as u32
 }
 
 /// Forget this thread's last error (done at the start of every call).
 pub fn clear_last_error() {
-    LAST_ERROR.with(|slot| slot.borrow_mut().clear());
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            s.clear();
+        }
+    });
 }
 
-/// Run `f` with this thread's last error message.
+/// Run `f` with this thread's last error message (empty when unavailable).
 pub fn with_last_error<R>(f: impl FnOnce(&str) -> R) -> R {
-    LAST_ERROR.with(|slot| f(&slot.borrow()))
+    let msg = LAST_ERROR
+        .try_with(|slot| slot.try_borrow().map(|s| s.clone()).unwrap_or_default())
+        .unwrap_or_default();
+    f(&msg)
 }
 
 /// The body of every exported function that returns a status: clears the last
 /// error, runs `f` inside a panic boundary, and turns its `Err` into a status
 /// code plus a last-error message.
 pub fn call(f: impl FnOnce() -> Result<(), Error>) -> u32 {
-    clear_last_error();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let run = || {
+        clear_last_error();
+        f()
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(())) => Status::Ok as u32,
         Ok(Err(e)) => set_last_error(&e),
         Err(payload) => {

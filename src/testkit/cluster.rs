@@ -246,6 +246,15 @@ impl LocalCluster {
             .map(|m| &m.server)
     }
 
+    /// The memcached process behind the node on `port`, to kill or restart it
+    /// while the endpoint keeps listing it (a node failing in place).
+    pub fn server_mut(&mut self, port: u16) -> Option<&mut Memcached> {
+        self.members
+            .iter_mut()
+            .find(|m| m.server.port() == port)
+            .map(|m| &mut m.server)
+    }
+
     fn index_of(&self, port: u16) -> io::Result<usize> {
         self.members
             .iter()
