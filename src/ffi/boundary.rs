@@ -178,3 +178,46 @@ pub unsafe fn write_out<T>(out: *mut T, value: T) {
     // SAFETY: forwarded contract.
     unsafe { out.write(value) };
 }
+
+/// Read `n` server strings ("host:port", port 11211 when omitted) and their
+/// optional weights into specs. Errors name the offending entry; a weight of
+/// 0 is refused (weights start at 1). `n == 0` gives an empty list.
+///
+/// # Safety
+/// `servers` must point to `n` NUL-terminated strings (or be NULL with
+/// `n == 0`); `weights` NULL or valid for `n` reads.
+pub unsafe fn server_list(
+    servers: *const *const c_char,
+    n: usize,
+    weights: *const u32,
+) -> Result<Vec<crate::ring::ServerSpec>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    non_null(servers, "servers")?;
+    if n > 1 << 20 {
+        return Err(Error::InvalidArgument(format!(
+            "{n} servers is not a plausible count"
+        )));
+    }
+    (0..n)
+        .map(|i| {
+            // SAFETY: `servers` holds n pointers per the caller's contract.
+            let s = unsafe { c_str(*servers.add(i), "servers[i]")? };
+            let (host, port) = crate::transport::split_host_port(s)
+                .map_err(|e| Error::InvalidArgument(format!("servers[{i}]: {e}")))?;
+            let weight = if weights.is_null() {
+                1
+            } else {
+                // SAFETY: `weights` holds n values per the caller's contract.
+                unsafe { *weights.add(i) }
+            };
+            if weight == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "weights[{i}] is 0 (weights start at 1)"
+                )));
+            }
+            Ok(crate::ring::ServerSpec { host, port, weight })
+        })
+        .collect()
+}

@@ -5,13 +5,13 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{bytes, c_str, call, call_infallible, copy_out, non_null, write_out};
+use super::boundary::{
+    bytes, c_str, call, call_infallible, copy_out, non_null, server_list, write_out,
+};
 use super::options::elasticache_options;
 use crate::client::{Client, Item};
 use crate::error::{Error, Result, Status};
 use crate::protocol::StoreCommand;
-use crate::ring::ServerSpec;
-use crate::transport;
 
 /// A client over a cluster. Safe to share between threads: every operation
 /// may be called concurrently on one client. Free with `elasticache_client_free`
@@ -100,8 +100,11 @@ pub unsafe extern "C" fn elasticache_client_new_servers(
 ) -> u32 {
     call(|| {
         non_null(out, "out")?;
+        if n == 0 {
+            return Err(Error::InvalidArgument("the server list is empty".into()));
+        }
         // SAFETY: caller's contract.
-        let specs = unsafe { server_specs(servers, n, weights)? };
+        let specs = unsafe { server_list(servers, n, weights)? };
         // SAFETY: caller's contract.
         let opts = unsafe { elasticache_options::or_default(options) };
         let client = Client::from_servers(specs, opts)?;
@@ -109,40 +112,6 @@ pub unsafe extern "C" fn elasticache_client_new_servers(
         unsafe { write_out(out, Box::into_raw(Box::new(elasticache_client(client)))) };
         Ok(())
     })
-}
-
-/// Parse `n` "host:port" strings (and optional weights) into server specs.
-///
-/// # Safety
-/// As for `elasticache_client_new_servers`.
-pub(crate) unsafe fn server_specs(
-    servers: *const *const c_char,
-    n: usize,
-    weights: *const u32,
-) -> Result<Vec<ServerSpec>> {
-    if n == 0 {
-        return Err(Error::InvalidArgument("the server list is empty".into()));
-    }
-    non_null(servers, "servers")?;
-    if n > 1 << 20 {
-        return Err(Error::InvalidArgument(format!(
-            "{n} servers is not a plausible count"
-        )));
-    }
-    (0..n)
-        .map(|i| {
-            // SAFETY: servers has n entries per contract.
-            let s = unsafe { c_str(*servers.add(i), "servers[i]")? };
-            let (host, port) = transport::split_host_port(s)?;
-            let weight = if weights.is_null() {
-                1
-            } else {
-                // SAFETY: weights has n entries per contract.
-                unsafe { *weights.add(i) }
-            };
-            Ok(ServerSpec { host, port, weight })
-        })
-        .collect()
 }
 
 /// Free a client and close its connections. NULL is accepted and ignored.

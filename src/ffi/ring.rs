@@ -3,11 +3,11 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{bytes, c_str, call, call_infallible, non_null, write_out};
+use super::boundary::{bytes, call, call_infallible, non_null, server_list, write_out};
 use super::options::elasticache_options;
 use crate::error::Error;
-use crate::ring::{Ring, ServerSpec};
-use crate::transport::{join_host_port, split_host_port};
+use crate::ring::Ring;
+use crate::transport::join_host_port;
 
 /// A placement ring over a fixed list of servers (see `elasticache_ring_new`).
 /// Immutable once built: lookups may run from many threads at once; free it
@@ -45,38 +45,17 @@ pub unsafe extern "C" fn elasticache_ring_new(
 ) -> u32 {
     call(|| {
         non_null(out, "out")?;
-        if n > 0 {
-            non_null(servers, "servers")?;
-        }
-        if n > u32::MAX as usize {
-            return Err(Error::InvalidArgument(format!("{n} servers is too many")));
-        }
         // SAFETY: caller's contract.
         let opts = unsafe { elasticache_options::or_default(opts) };
-        let mut specs = Vec::with_capacity(n);
-        let mut names = Vec::with_capacity(n);
-        for i in 0..n {
-            // SAFETY: `servers` holds n pointers per the caller's contract.
-            let s = unsafe { c_str(*servers.add(i), "servers[i]")? };
-            let (host, port) = split_host_port(s)
-                .map_err(|e| Error::InvalidArgument(format!("servers[{i}]: {e}")))?;
-            let weight = if weights.is_null() {
-                1
-            } else {
-                // SAFETY: `weights` holds n values per the caller's contract.
-                unsafe { *weights.add(i) }
-            };
-            if weight == 0 {
-                return Err(Error::InvalidArgument(format!(
-                    "weights[{i}] is 0 (weights start at 1)"
-                )));
-            }
-            names.push(
-                CString::new(join_host_port(&host, port))
-                    .map_err(|_| Error::InvalidArgument(format!("servers[{i}] holds a NUL")))?,
-            );
-            specs.push(ServerSpec { host, port, weight });
-        }
+        // SAFETY: caller's contract.
+        let specs = unsafe { server_list(servers, n, weights)? };
+        let names = specs
+            .iter()
+            .map(|s| {
+                CString::new(join_host_port(&s.host, s.port))
+                    .map_err(|_| Error::InvalidArgument("a server name holds a NUL".into()))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
         let boxed = Box::new(elasticache_ring { ring, names });
         // SAFETY: checked non-NULL.
