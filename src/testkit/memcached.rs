@@ -87,33 +87,8 @@ impl Memcached {
     }
 
     fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    self.child = None;
-                    return Err(io::Error::other(format!(
-                        "memcached on {} exited: {status}",
-                        self.addr()
-                    )));
-                }
-            }
-            if self
-                .command("version")
-                .map(|r| r.starts_with("VERSION"))
-                .unwrap_or(false)
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                self.kill();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("memcached on {} did not answer", self.addr()),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!("memcached on {}", self.addr());
+        wait_serving(&mut self.child, &what, &self.ip, self.port, limit)
     }
 
     /// The IP it listens on.
@@ -134,32 +109,7 @@ impl Memcached {
     /// Send one text command and return the reply up to and including the line
     /// that ends it (`END`, `STORED`, `VERSION ...`, ...). For test assertions.
     pub fn command(&self, line: &str) -> io::Result<String> {
-        let mut s = TcpStream::connect((self.ip.as_str(), self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(line.as_bytes())?;
-        s.write_all(b"\r\n")?;
-        let mut r = BufReader::new(s);
-        let multi_line = ["get ", "gets ", "stats", "config "]
-            .iter()
-            .any(|p| line.starts_with(p));
-        let mut out = String::new();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l)? == 0 {
-                break;
-            }
-            out.push_str(&l);
-            let t = l.trim_end();
-            let last = !multi_line
-                || t == "END"
-                || t == "ERROR"
-                || t.starts_with("CLIENT_ERROR")
-                || t.starts_with("SERVER_ERROR");
-            if last {
-                break;
-            }
-        }
-        Ok(out)
+        text_command(&self.ip, self.port, line)
     }
 
     /// The raw value stored under `key` on this server (a plain `get`), for
@@ -228,5 +178,75 @@ impl Memcached {
 impl Drop for Memcached {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Send one text command to `ip:port` and return the reply up to and including
+/// the line that ends it.
+pub(crate) fn text_command(ip: &str, port: u16, line: &str) -> io::Result<String> {
+    let mut s = TcpStream::connect((ip, port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(line.as_bytes())?;
+    s.write_all(b"\r\n")?;
+    let mut r = BufReader::new(s);
+    let multi_line = ["get ", "gets ", "stats", "config "]
+        .iter()
+        .any(|p| line.starts_with(p));
+    let mut out = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            break;
+        }
+        out.push_str(&l);
+        let t = l.trim_end();
+        let last = !multi_line
+            || t == "END"
+            || t == "ERROR"
+            || t.starts_with("CLIENT_ERROR")
+            || t.starts_with("SERVER_ERROR");
+        if last {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Wait until the process in `child` itself answers on `ip:port` (a plain
+/// listener; its `stats` name its pid), failing when it exits or stays silent
+/// past `limit` (then it is killed). `what` names it in errors.
+pub(crate) fn wait_serving(
+    child: &mut Option<Child>,
+    what: &str,
+    ip: &str,
+    port: u16,
+    limit: Duration,
+) -> io::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            *child = None;
+            return Err(io::Error::other(format!("{what} exited: {status}")));
+        }
+        // The answer must come from this process, not from whoever else may
+        // hold the address (a port taken between probe and bind).
+        let Some(pid) = child.as_ref().map(Child::id) else {
+            return Err(io::Error::other(format!("{what} is not running")));
+        };
+        if text_command(ip, port, "stats").is_ok_and(|r| r.contains(&format!("STAT pid {pid}\r\n")))
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            if let Some(mut c) = child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} did not answer"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

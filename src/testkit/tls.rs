@@ -9,13 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::memcached::{free_port, memcached_bin};
+use super::memcached::{free_port, memcached_bin, text_command, wait_serving};
 
 /// A memcached process serving TLS on [`TlsMemcached::port`] and plain text on
 /// [`TlsMemcached::plain_port`] (same cache), killed on drop.
@@ -91,35 +91,17 @@ impl TlsMemcached {
                 io::Error::new(e.kind(), format!("cannot run {}: {e}", memcached_bin()))
             })?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                return Err(io::Error::other(format!(
-                    "TLS memcached on {} exited: {status} (does this memcached support -Z?)",
-                    self.addr()
-                )));
-            }
-            if self
-                .command("version")
-                .map(|r| r.starts_with("VERSION"))
-                .unwrap_or(false)
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                self.kill();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("TLS memcached on {} did not answer", self.addr()),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!(
+            "TLS memcached on {} (does this memcached support -Z?)",
+            self.addr()
+        );
+        wait_serving(
+            &mut self.child,
+            &what,
+            &self.ip,
+            self.plain_port,
+            Duration::from_secs(5),
+        )
     }
 
     /// The IP it listens on.
@@ -149,32 +131,7 @@ impl TlsMemcached {
 
     /// One text command over the plain listener; the reply up to its last line.
     pub fn command(&self, line: &str) -> io::Result<String> {
-        let mut s = TcpStream::connect((self.ip.as_str(), self.plain_port))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(line.as_bytes())?;
-        s.write_all(b"\r\n")?;
-        let multi_line = ["get ", "gets ", "stats", "config "]
-            .iter()
-            .any(|p| line.starts_with(p));
-        let mut r = BufReader::new(s);
-        let mut out = String::new();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l)? == 0 {
-                break;
-            }
-            out.push_str(&l);
-            let t = l.trim_end();
-            if !multi_line
-                || t == "END"
-                || t == "ERROR"
-                || t.starts_with("CLIENT_ERROR")
-                || t.starts_with("SERVER_ERROR")
-            {
-                break;
-            }
-        }
-        Ok(out)
+        text_command(&self.ip, self.plain_port, line)
     }
 
     /// Store `value` under `key` over the plain listener (e.g. the legacy
