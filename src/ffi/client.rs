@@ -869,6 +869,35 @@ pub unsafe extern "C" fn elasticache_multi_export(
     })
 }
 
+/// The buffer holding every value of the result back to back: each hit's
+/// bytes (as given by `elasticache_multi_item` and `elasticache_multi_export`)
+/// lie inside `[*data, *data + *len)`, so a binding can copy all values at once
+/// and cut them out by offset (`data[i] - *data`). Valid until
+/// `elasticache_multi_free`; `*data` may be any non-NULL pointer when `*len` is 0.
+///
+/// # Safety
+/// `multi` live; `data` and `len` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_multi_arena(
+    multi: *const elasticache_multi,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> u32 {
+    call(|| {
+        // SAFETY: caller's contract.
+        let m = unsafe { multi.as_ref() }
+            .ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
+        non_null(data, "data")?;
+        non_null(len, "len")?;
+        // SAFETY: both checked non-NULL, valid per contract.
+        unsafe {
+            write_out(data, m.result.data.as_ptr());
+            write_out(len, m.result.data.len());
+        }
+        Ok(())
+    })
+}
+
 /// The error message of entry `i` (NULL when the entry is a hit or a miss, or
 /// out of range). Valid until `elasticache_multi_free`.
 ///
