@@ -574,6 +574,18 @@ uint32_t elasticache_multi_export(const elasticache_multi *multi,
                                   uint64_t *cas);
 
 /*
+ The buffer holding every value of the result back to back: each hit's
+ bytes (as given by `elasticache_multi_item` and `elasticache_multi_export`)
+ lie inside `[*data, *data + *len)`, so a binding can copy all values at once
+ and cut them out by offset (`data[i] - *data`). Valid until
+ `elasticache_multi_free`; `*data` may be any non-NULL pointer when `*len` is 0.
+
+ # Safety
+ `multi` live; `data` and `len` valid for a write.
+ */
+uint32_t elasticache_multi_arena(const elasticache_multi *multi, const uint8_t **data, size_t *len);
+
+/*
  The error message of entry `i` (NULL when the entry is a hit or a miss, or
  out of range). Valid until `elasticache_multi_free`.
 

@@ -293,6 +293,14 @@ fn quote(bytes: &[u8]) -> String {
 /// reply that overflows u64. The detail quotes the offending bytes. The caller wraps it
 /// in Error::Protocol with the node address and command.
 pub fn parse(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
+    match value_header(buf) {
+        Some(header) => value_body(buf, header),
+        None => parse_line(buf),
+    }
+}
+
+/// [`parse`] for every element, by its first line.
+fn parse_line(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
     // Only the first line is searched: a data block may hold any bytes, "\n" included.
     let window = &buf[..buf.len().min(MAX_LINE_LEN)];
     let nl = match memchr(b'\n', window) {
@@ -399,6 +407,96 @@ fn parse_value<'a>(
     if tokens.next().is_some() {
         return Err(bad("extra fields"));
     }
+    value_body(
+        buf,
+        ValueHeader {
+            key,
+            flags,
+            len,
+            cas,
+            header_end,
+        },
+    )
+}
+
+/// A VALUE header line, parsed.
+struct ValueHeader<'a> {
+    key: &'a [u8],
+    flags: u32,
+    len: usize,
+    cas: Option<u64>,
+    /// Where the data block starts (just past the header's `\r\n`).
+    header_end: usize,
+}
+
+/// The fast path for the VALUE lines a multi-get is made of: only the exact
+/// form `VALUE <key> <flags> <bytes>[ <cas>]\r\n` (single spaces, a key of at
+/// most 250 bytes, numbers in range) in one pass over the bytes. `None` for
+/// anything else, which [`parse`]'s general path then accepts or reports.
+#[inline]
+fn value_header(buf: &[u8]) -> Option<ValueHeader<'_>> {
+    let rest = buf.strip_prefix(b"VALUE ")?;
+    let limit = rest.len().min(MAX_KEY_LEN + 1);
+    // One comparison per key byte: space, CR and LF all stop the scan, and so
+    // do control bytes, which leave such a key to the general path.
+    let key_len = rest[..limit].iter().position(|&b| b <= b' ')?;
+    if key_len == 0 || rest[key_len] != b' ' {
+        return None;
+    }
+    let key = &rest[..key_len];
+    let mut pos = key_len + 1;
+    let flags = u32::try_from(digits(rest, &mut pos)?).ok()?;
+    if rest.get(pos) != Some(&b' ') {
+        return None;
+    }
+    pos += 1;
+    let len = usize::try_from(digits(rest, &mut pos)?)
+        .ok()
+        .filter(|&n| n <= MAX_DATA_LEN)?;
+    let cas = match rest.get(pos) {
+        Some(b' ') => {
+            pos += 1;
+            Some(digits(rest, &mut pos)?)
+        }
+        _ => None,
+    };
+    if rest.get(pos..pos + 2) != Some(b"\r\n") {
+        return None;
+    }
+    Some(ValueHeader {
+        key,
+        flags,
+        len,
+        cas,
+        header_end: 6 + pos + 2,
+    })
+}
+
+/// A run of at least one digit at `*pos` (moved past it) as a number; `None`
+/// when there is none or it overflows.
+#[inline]
+fn digits(s: &[u8], pos: &mut usize) -> Option<u64> {
+    let start = *pos;
+    let mut n: u64 = 0;
+    while let Some(&b) = s.get(*pos) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        *pos += 1;
+    }
+    (*pos > start).then_some(n)
+}
+
+/// The data block after a VALUE header.
+fn value_body<'a>(buf: &'a [u8], h: ValueHeader<'a>) -> std::result::Result<Parse<'a>, String> {
+    let ValueHeader {
+        key,
+        flags,
+        len,
+        cas,
+        header_end,
+    } = h;
     let data_end = header_end + len;
     let total = data_end + 2;
     if buf.len() < total {
@@ -435,6 +533,46 @@ fn parse_value<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_fast_path_agrees_with_the_general_parser() {
+        let cases: Vec<&[u8]> = vec![
+            b"VALUE k 0 3\r\nabc\r\n",
+            b"VALUE key:1 4294967295 0 18446744073709551615\r\n\r\nEND\r\n",
+            b"VALUE k 4294967296 1\r\nx\r\n",
+            b"VALUE k 1 1 18446744073709551616\r\nx\r\n",
+            b"VALUE k 0 1073741825\r\n",
+            b"VALUE k  0 1\r\nx\r\n",
+            b"VALUE k 0 1 \r\nx\r\n",
+            b"VALUE k 0 1 5 6\r\nx\r\n",
+            b"VALUE k 0 x1\r\nx\r\n",
+            b"VALUE k 0\r\n",
+            b"VALUE k\r\n",
+            b"VALUE \r\n",
+            b"VALUE k 0 1\nx\r\n",
+            b"VALUE k 0 2\r\nx\n\r\n",
+            b"VALUE k 0 1\r\nxy\r\n",
+            b"VALUE a\rb 0 1\r\nx\r\n",
+            b"VALUE k\x01\xff 7 2 99\r\n\r\n\r\n",
+        ];
+        let long_key = [b"VALUE ".as_slice(), &[b'k'; 251], b" 0 1\r\nx\r\n"].concat();
+        let max_key = [b"VALUE ".as_slice(), &[b'k'; 250], b" 0 1\r\nx\r\n"].concat();
+        let mut fast = 0;
+        for case in cases.iter().copied().chain([&long_key[..], &max_key[..]]) {
+            for cut in 0..=case.len() {
+                let buf = &case[..cut];
+                let got = format!("{:?}", parse(buf));
+                let want = format!("{:?}", parse_line(buf));
+                assert_eq!(got, want, "for {:?}", quote(buf));
+                fast += usize::from(value_header(buf).is_some());
+            }
+        }
+        // The canonical forms really took the fast path.
+        assert!(fast >= 10, "{fast}");
+        assert!(value_header(b"VALUE k 0 3\r\nabc\r\n").is_some());
+        assert!(value_header(&max_key).is_some());
+        assert!(value_header(&long_key).is_none());
+    }
 
     /// Parse every complete element at the front of `buf`; the rest must be a prefix.
     fn parse_all(buf: &[u8]) -> (Vec<Reply<'_>>, usize) {

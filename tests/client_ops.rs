@@ -436,3 +436,56 @@ fn hung_node_times_out_within_the_io_timeout() {
         .to_string()
         .contains(&format!("127.0.0.1:{port}")));
 }
+
+#[test]
+fn multi_get_arena_holds_every_value_in_one_buffer() {
+    let nodes: Vec<Memcached> = (0..3).map(|_| Memcached::start().unwrap()).collect();
+    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |_| {});
+    let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("ak:{i}").into_bytes()).collect();
+    // Lengths vary (0 included) so a wrong offset shows as a wrong value.
+    let values: Vec<Vec<u8>> = (0..60)
+        .map(|i| vec![b'a' + (i % 26) as u8; i * 7 % 50])
+        .collect();
+    for (i, (k, v)) in keys.iter().zip(&values).enumerate() {
+        if i % 3 != 2 {
+            c.set(k, v, i as u32, 0).unwrap();
+        }
+    }
+    let mut refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+    refs.push(b"bad key");
+    refs.push(keys[0].as_slice());
+    let m = c.get_multi_arena(&refs, true);
+    assert_eq!(m.entries.len(), 62);
+    let stored_bytes: usize = (0..60)
+        .filter(|i| i % 3 != 2)
+        .map(|i| values[i].len())
+        .sum();
+    assert_eq!(m.data.len(), stored_bytes + values[0].len());
+    for (i, (entry, value)) in m.entries.iter().zip(&values).enumerate() {
+        match entry.as_ref().unwrap() {
+            Some(slot) => {
+                assert_ne!(i % 3, 2, "key {i} was never stored");
+                assert_eq!(m.value(slot), value.as_slice(), "key {i}");
+                assert_eq!(slot.flags, i as u32);
+                assert_ne!(slot.cas, 0);
+            }
+            None => assert_eq!(i % 3, 2, "key {i} was stored"),
+        }
+    }
+    assert!(matches!(m.entries[60], Err(Error::BadKey { .. })));
+    let again = m.entries[61].as_ref().unwrap().unwrap();
+    assert_eq!(m.value(&again), values[0].as_slice());
+    // get_multi gives the same answers as owned items.
+    let items = c.get_multi(&refs, true);
+    for (i, (a, b)) in m.entries.iter().zip(&items).enumerate() {
+        match (a, b) {
+            (Ok(Some(s)), Ok(Some(it))) => {
+                assert_eq!(m.value(s), it.value.as_slice(), "key {i}");
+                assert_eq!((s.flags, s.cas), (it.flags, it.cas));
+            }
+            (Ok(None), Ok(None)) => {}
+            (Err(x), Err(y)) => assert_eq!(x, y),
+            other => panic!("key {i}: {other:?}"),
+        }
+    }
+}

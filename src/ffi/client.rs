@@ -9,7 +9,7 @@ use super::boundary::{
     bytes, c_str, call, call_infallible, copy_out, non_null, server_list, write_out,
 };
 use super::options::elasticache_options;
-use crate::client::{Client, Item};
+use crate::client::{Client, Item, MultiGet};
 use crate::error::{Error, Result, Status};
 use crate::protocol::StoreCommand;
 
@@ -28,7 +28,8 @@ pub struct elasticache_value(Item);
 /// Owned by the caller, freed with `elasticache_multi_free`. Immutable.
 #[allow(non_camel_case_types)]
 pub struct elasticache_multi {
-    entries: Vec<Result<Option<Item>>>,
+    result: MultiGet,
+    /// Per-entry error texts; left empty when no entry failed.
     messages: Vec<Option<CString>>,
 }
 
@@ -679,12 +680,17 @@ unsafe fn key_list<'a>(
         .collect()
 }
 
-fn multi_from(entries: Vec<Result<Option<Item>>>) -> elasticache_multi {
-    let messages = entries
-        .iter()
-        .map(|e| e.as_ref().err().map(|e| cstring_lossy(&e.to_string())))
-        .collect();
-    elasticache_multi { entries, messages }
+fn multi_from(result: MultiGet) -> elasticache_multi {
+    let messages = if result.entries.iter().any(|e| e.is_err()) {
+        result
+            .entries
+            .iter()
+            .map(|e| e.as_ref().err().map(|e| cstring_lossy(&e.to_string())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    elasticache_multi { result, messages }
 }
 
 /// Read `n` keys with one request per node (every node is written before any
@@ -708,7 +714,7 @@ pub unsafe extern "C" fn elasticache_get_multi(
         non_null(out, "out")?;
         // SAFETY: caller's contract.
         let (c, keys) = unsafe { (client_ref(client)?, key_list(keys, key_lens, n)?) };
-        let m = multi_from(c.get_multi(&keys, with_cas));
+        let m = multi_from(c.get_multi_arena(&keys, with_cas));
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, Box::into_raw(Box::new(m))) };
         Ok(())
@@ -723,7 +729,7 @@ pub unsafe extern "C" fn elasticache_get_multi(
 pub unsafe extern "C" fn elasticache_multi_count(multi: *const elasticache_multi) -> usize {
     // SAFETY: caller's contract.
     call_infallible(0, || {
-        unsafe { multi.as_ref() }.map_or(0, |m| m.entries.len())
+        unsafe { multi.as_ref() }.map_or(0, |m| m.result.entries.len())
     })
 }
 
@@ -750,7 +756,7 @@ pub unsafe extern "C" fn elasticache_multi_item(
         let Some(m) = (unsafe { multi.as_ref() }) else {
             return Status::InvalidArgument as u32;
         };
-        match m.entries.get(i) {
+        match m.result.entries.get(i) {
             None => Status::InvalidArgument as u32,
             Some(Ok(None)) => Status::NotFound as u32,
             Some(Err(e)) => e.status() as u32,
@@ -758,10 +764,10 @@ pub unsafe extern "C" fn elasticache_multi_item(
                 // SAFETY: each output checked for NULL, valid per contract.
                 unsafe {
                     if !data.is_null() {
-                        write_out(data, item.value.as_ptr());
+                        write_out(data, m.result.value(item).as_ptr());
                     }
                     if !len.is_null() {
-                        write_out(len, item.value.len());
+                        write_out(len, item.len);
                     }
                     if !flags.is_null() {
                         write_out(flags, item.flags);
@@ -799,16 +805,16 @@ pub unsafe extern "C" fn elasticache_multi_export(
         // SAFETY: caller's contract.
         let m = unsafe { multi.as_ref() }
             .ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
-        if n != m.entries.len() {
+        if n != m.result.entries.len() {
             return Err(Error::InvalidArgument(format!(
                 "n is {n} but the result has {} entries",
-                m.entries.len()
+                m.result.entries.len()
             )));
         }
         non_null(statuses, "statuses")?;
         non_null(data, "data")?;
         non_null(lens, "lens")?;
-        for (i, e) in m.entries.iter().enumerate() {
+        for (i, e) in m.result.entries.iter().enumerate() {
             let (st, item) = match e {
                 Ok(Some(item)) => (Status::Ok as u32, Some(item)),
                 Ok(None) => (Status::NotFound as u32, None),
@@ -818,8 +824,8 @@ pub unsafe extern "C" fn elasticache_multi_export(
             unsafe {
                 statuses.add(i).write(st);
                 data.add(i)
-                    .write(item.map_or(std::ptr::null(), |it| it.value.as_ptr()));
-                lens.add(i).write(item.map_or(0, |it| it.value.len()));
+                    .write(item.map_or(std::ptr::null(), |it| m.result.value(it).as_ptr()));
+                lens.add(i).write(item.map_or(0, |it| it.len));
                 if !flags.is_null() {
                     flags.add(i).write(item.map_or(0, |it| it.flags));
                 }
@@ -827,6 +833,35 @@ pub unsafe extern "C" fn elasticache_multi_export(
                     cas.add(i).write(item.map_or(0, |it| it.cas));
                 }
             }
+        }
+        Ok(())
+    })
+}
+
+/// The buffer holding every value of the result back to back: each hit's
+/// bytes (as given by `elasticache_multi_item` and `elasticache_multi_export`)
+/// lie inside `[*data, *data + *len)`, so a binding can copy all values at once
+/// and cut them out by offset (`data[i] - *data`). Valid until
+/// `elasticache_multi_free`; `*data` may be any non-NULL pointer when `*len` is 0.
+///
+/// # Safety
+/// `multi` live; `data` and `len` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_multi_arena(
+    multi: *const elasticache_multi,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> u32 {
+    call(|| {
+        // SAFETY: caller's contract.
+        let m = unsafe { multi.as_ref() }
+            .ok_or_else(|| Error::InvalidArgument("multi is NULL".into()))?;
+        non_null(data, "data")?;
+        non_null(len, "len")?;
+        // SAFETY: both checked non-NULL, valid per contract.
+        unsafe {
+            write_out(data, m.result.data.as_ptr());
+            write_out(len, m.result.data.len());
         }
         Ok(())
     })

@@ -139,6 +139,15 @@ int main(void) {
     CHECK(sts[0] == 0 && sts[1] == 0 && sts[2] == ELASTICACHE_STATUS_NOT_FOUND && sts[3] == ELASTICACHE_STATUS_BAD_KEY);
     CHECK(lens[1] == 2 && memcmp(datas[1], "v2", 2) == 0 && datas[2] == NULL);
     CHECK(elasticache_multi_export(m, 3, sts, datas, lens, NULL, NULL) == ELASTICACHE_STATUS_INVALID_ARGUMENT);
+    /* every hit lies in the arena */
+    const uint8_t *arena = NULL;
+    size_t arena_len = 0;
+    CHECK(elasticache_multi_arena(m, &arena, &arena_len) == ELASTICACHE_STATUS_OK);
+    CHECK(arena_len == 4);
+    CHECK(datas[0] >= arena && datas[0] + lens[0] <= arena + arena_len);
+    CHECK(datas[1] >= arena && datas[1] + lens[1] <= arena + arena_len && datas[0] != datas[1]);
+    CHECK(elasticache_multi_arena(NULL, &arena, &arena_len) == ELASTICACHE_STATUS_INVALID_ARGUMENT);
+    CHECK(elasticache_multi_arena(m, NULL, &arena_len) == ELASTICACHE_STATUS_INVALID_ARGUMENT);
     elasticache_multi_free(m);
     CHECK(elasticache_delete_multi(c, keys, klens, 3, statuses) == ELASTICACHE_STATUS_NOT_FOUND);
     CHECK(statuses[0] == 0 && statuses[1] == 0 && statuses[2] == ELASTICACHE_STATUS_NOT_FOUND);

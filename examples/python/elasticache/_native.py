@@ -80,6 +80,7 @@ uint32_t elasticache_get_multi(const elasticache_client *client, const char *con
 size_t elasticache_multi_count(const elasticache_multi *multi);
 uint32_t elasticache_multi_export(const elasticache_multi *multi, size_t n, uint32_t *statuses,
                                   const char **data, size_t *lens, uint32_t *flags, uint64_t *cas);
+uint32_t elasticache_multi_arena(const elasticache_multi *multi, const char **data, size_t *len);
 const char *elasticache_multi_error(const elasticache_multi *multi, size_t i);
 void elasticache_multi_free(elasticache_multi *multi);
 uint32_t elasticache_set_multi(const elasticache_client *client, const char *const *keys,

@@ -568,39 +568,66 @@ class Client:
         if rc:
             raise error_for(rc, what="get_multi")
         m = out[0]
-        statuses = ffi.new("uint32_t[]", count)
-        data = ffi.new("char *[]", count)
-        dlens = ffi.new("size_t[]", count)
-        flags = ffi.new("uint32_t[]", count)
+        # One allocation for every output array (in 8-byte slots; the two
+        # uint32 arrays take half a slot per entry).
+        half = (count + 1) // 2
+        scratch = ffi.new("uint64_t[]", 2 * half + 2 * count + 2)
+        statuses = ffi.cast("uint32_t *", scratch)
+        flags = ffi.cast("uint32_t *", scratch + half)
+        data = ffi.cast("char **", scratch + 2 * half)
+        dlens = ffi.cast("size_t *", scratch + 2 * half + count)
+        arena = ffi.cast("char **", scratch + 2 * half + 2 * count)
+        alen = ffi.cast("size_t *", scratch + 2 * half + 2 * count + 1)
         failures = []
         try:
             rc = lib.elasticache_multi_export(m, count, statuses, data, dlens, flags, NULL)
+            if rc == 0:
+                rc = lib.elasticache_multi_arena(m, arena, alen)
             if rc:
                 raise error_for(rc, what="get_multi")
+            # Every value is copied out in one go and cut by offset: one
+            # foreign read per key cost more than the whole copy.
+            blob = ffi.buffer(arena[0], alen[0])[:]
+            base = int(ffi.cast("uintptr_t", arena[0]))
             st_list = _unpack(statuses, count)
-            hits = [i for i in range(count) if st_list[i] == 0]
-            d_list, l_list, f_list = _unpack(data, count), _unpack(dlens, count), _unpack(flags, count)
-            found = [(originals[i], _unpack(d_list[i], l_list[i]), f_list[i]) for i in hits]
-            if len(hits) < count:
-                for i in range(count):
-                    st = st_list[i]
-                    if st != 0 and st != n.NOT_FOUND:
-                        msg = lib.elasticache_multi_error(m, i)
-                        failures.append((st, ffi.string(msg).decode("utf-8", "replace") if msg != NULL else None, i))
+            a_list = _unpack(ffi.cast("uintptr_t *", data), count)
+            l_list, f_list = _unpack(dlens, count), _unpack(flags, count)
+            nhits = st_list.count(0)
+            if nhits == count:
+                hits = range(count)
+            else:
+                hits = [i for i in range(count) if st_list[i] == 0]
+                if count - nhits != st_list.count(n.NOT_FOUND):
+                    for i in range(count):
+                        st = st_list[i]
+                        if st != 0 and st != n.NOT_FOUND:
+                            msg = lib.elasticache_multi_error(m, i)
+                            failures.append((st, ffi.string(msg).decode("utf-8", "replace") if msg != NULL else None, i))
         finally:
             lib.elasticache_multi_free(m)
-        result = {}
+        values = [blob[a - base:a - base + ln] for a, ln in zip(a_list, l_list)] if nhits == count else \
+            [blob[a_list[i] - base:a_list[i] - base + l_list[i]] for i in hits]
+        hit_keys = originals if nhits == count else [originals[i] for i in hits]
+        hit_flags = f_list if nhits == count else [f_list[i] for i in hits]
         if type(self).deserialize is Client.deserialize:
-            # The common flags inline; anything else through _decode.
-            for k, d, f in found:
-                if f == FLAG_TEXT:
-                    result[k] = d.decode("utf-8")
-                elif f == 0:
-                    result[k] = d
-                else:
-                    result[k] = self._decode(d, f)
+            # The common flags without a call per value; anything else through _decode.
+            first = hit_flags[0] if hit_flags else 0
+            if hit_flags.count(first) == len(hit_flags) and first in (0, FLAG_TEXT):
+                if first == FLAG_TEXT:
+                    values = [d.decode("utf-8") for d in values]
+                result = dict(zip(hit_keys, values))
+            else:
+                result = {}
+                for k, d, f in zip(hit_keys, values, hit_flags):
+                    if f == FLAG_TEXT:
+                        result[k] = d.decode("utf-8")
+                    elif f == 0:
+                        result[k] = d
+                    else:
+                        result[k] = self._decode(d, f)
         else:
-            for k, d, f in found:
+            result = {}
+            for k, d, f in zip(hit_keys, values, hit_flags):
                 try:
                     result[k] = self._decode(d, f)
                 except CacheMiss:
