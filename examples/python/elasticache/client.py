@@ -372,7 +372,7 @@ class Client:
         """The value of `key`, or `default` on a miss."""
         key = _key(key)
         if not key:
-            return default
+            raise BadKeyProvided("empty key")
         s = _scratch()
         rc = _get_into(self._h.ptr, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
         if rc == 0:
@@ -414,7 +414,7 @@ class Client:
         """(value, cas_id), or (None, None) on a miss. Needs behavior `cas`."""
         key = _key(key)
         if not key:
-            return (None, None)
+            raise BadKeyProvided("empty key")
         if not self._cas:
             raise ValueError("gets without cas behavior")
         got = self._get_value(key, _scratch(), True)
@@ -444,7 +444,7 @@ class Client:
         data, flags = self.serialize(val)
         data, flags = _maybe_compress(data, flags, min_compress_len, level)
         if not key:
-            return False  # pylibmc: an empty key is "not stored"
+            raise BadKeyProvided("empty key")
         rc = fn(self._h.ptr, key, len(key), data, len(data), flags, time)
         if rc == 0:
             return True
@@ -485,7 +485,7 @@ class Client:
             raise ValueError("cas without cas behavior")
         data, flags = self.serialize(val)
         if not key:
-            return False
+            raise BadKeyProvided("empty key")
         rc = lib.elasticache_cas(self._h.ptr, key, len(key), data, len(data), flags, time, cas)
         if rc == 0:
             return True
@@ -497,7 +497,7 @@ class Client:
         """True, False on a miss."""
         key = _key(key)
         if not key:
-            return False
+            raise BadKeyProvided("empty key")
         rc = lib.elasticache_delete(self._h.ptr, key, len(key))
         if rc == 0:
             return True
@@ -510,7 +510,7 @@ class Client:
         key = _key(key)
         time = _time(time)
         if not key:
-            return False
+            raise BadKeyProvided("empty key")
         rc = lib.elasticache_touch(self._h.ptr, key, len(key), time)
         if rc == 0:
             return True

@@ -69,10 +69,6 @@ SCRIPT = [
     lambda c: c.incr_multi(["n", "nope"]),
     lambda c: c.get("x" * 251),
     lambda c: c.set("x" * 251, 1),
-    lambda c: c.get(""),
-    lambda c: c.set("", 1),
-    lambda c: c.delete(""),
-    lambda c: c.touch("", 1),
     lambda c: c.get_multi(["", "n"]),
     lambda c: c.set_multi({"": 1, "ok1": 2}),
     lambda c: c.set(1, 2),
@@ -134,7 +130,8 @@ def test_same_results_as_pylibmc(servers):
 
 def test_gets_and_cas(mc):
     assert mc.gets("nope") == (None, None)
-    assert mc.gets("") == (None, None)
+    with pytest.raises(elasticache.BadKeyProvided):
+        mc.gets("")
     assert mc.set("k", {"a": 1})
     value, cas = mc.gets("k")
     assert value == {"a": 1} and isinstance(cas, int) and cas > 0
@@ -169,11 +166,17 @@ def test_bad_keys_raise_and_client_keeps_working(mc, key):
     assert len(mc.get_stats()) == 1
 
 
-def test_empty_key_like_pylibmc(mc):
-    with pytest.raises(elasticache.BadKeyProvided):
-        mc.incr("")
-    assert mc.get("") is None and mc.set("", 1) is False and mc.delete_multi([""]) is False
-    assert mc.get("x") is None  # still usable
+def test_empty_key_raises_and_the_client_stays_usable(mc):
+    # pylibmc answers get("") with None and set("") with False; an empty key is
+    # a caller's bug, so single-key calls raise like any other bad key.
+    for call in (lambda: mc.get(""), lambda: mc.set("", 1), lambda: mc.add("", 1),
+                 lambda: mc.delete(""), lambda: mc.touch("", 1), lambda: mc.incr(""),
+                 lambda: mc.append("", b"x")):
+        with pytest.raises(elasticache.BadKeyProvided):
+            call()
+    assert mc.set("x", 1) is True and mc.get("x") == 1  # still usable
+    # The multi calls skip empty keys, as pylibmc does.
+    assert mc.delete_multi([""]) is False
 
 
 def test_exceptions_have_pylibmc_names_and_codes():
