@@ -65,5 +65,48 @@ check "refused endpoint exit" 2 "$rc"
 check "refused endpoint message names it" 1 "$(grep -c '127.0.0.1:1' <<<"$err")"
 $E discover 127.0.0.1:1 >/dev/null 2>&1; check "discover failure exit" 1 $?
 
+# TLS: a real `memcached -Z` with a CA and a certificate for localhost made here,
+# and a plain listener on the same cache to check what went over TLS.
+mc_help=$(memcached -h 2>/dev/null || true)
+if command -v openssl >/dev/null && [[ $mc_help == *--enable-ssl* ]]; then
+    T=$(mktemp -d)
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    (
+        cd "$T" &&
+            openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=ecctl test CA" &&
+            openssl req "${ec[@]}" -keyout node.key -out node.csr -subj "/CN=localhost" &&
+            printf 'subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n' >ext &&
+            openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 2 -extfile ext
+    ) >/dev/null 2>&1
+    free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    tport=$(free_port)
+    pport=$(free_port)
+    user=()
+    [ "$(id -u)" = 0 ] && user=(-u root)
+    memcached -Z -o "ssl_chain_cert=$T/node.pem,ssl_key=$T/node.key" -l "127.0.0.1:$tport" \
+        -l "notls:127.0.0.1:$pport" -U 0 "${user[@]}" &
+    mc_tls=$!
+    for _ in $(seq 50); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$pport") 2>/dev/null && break
+        sleep 0.1
+    done
+    TLS=(--servers "localhost:$tport" --tls --tls-ca "$T/ca.pem")
+    $E set tls-key over-tls "${TLS[@]}"; check "tls set exit" 0 $?
+    check "tls get" over-tls "$($E get tls-key "${TLS[@]}")"
+    check "plain listener sees the tls write" over-tls "$($E get tls-key --servers "127.0.0.1:$pport")"
+    err=$($E get tls-key --servers "127.0.0.1:$tport" --tls --tls-ca "$T/ca.pem" 2>&1 >/dev/null); rc=$?
+    check "tls name mismatch exit" 2 "$rc"
+    check "tls name mismatch message" 1 "$(grep -c 'TLS' <<<"$err")"
+    check "tls server name" over-tls "$($E get tls-key --servers "127.0.0.1:$tport" --tls --tls-ca "$T/ca.pem" --tls-server-name localhost)"
+    out=$($E discover "localhost:$tport" --serverless --tls-ca "$T/ca.pem")
+    check "serverless discover" serverless "$(head -n1 <<<"$out")"
+    check "serverless get" over-tls "$($E get tls-key --endpoint "localhost:$tport" --serverless --tls-ca "$T/ca.pem")"
+    kill "$mc_tls" 2>/dev/null
+    wait "$mc_tls" 2>/dev/null
+    rm -rf "$T"
+else
+    echo "ecctl: TLS checks skipped (no openssl or no memcached -Z)"
+fi
+
 echo "ecctl: $passed passed, $failed failed"
 [ "$failed" = 0 ]
