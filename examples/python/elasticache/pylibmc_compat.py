@@ -83,6 +83,6 @@ def install_as_pylibmc():
     sys.modules["pylibmc.client"] = client
     sys.modules["pylibmc.pools"] = pools
     sys.modules["pylibmc.autoconf"] = autoconf
-    sys.modules["pylibmc.consts"] = _consts_module()
+    sys.modules["pylibmc.consts"] = elasticache.consts = _consts_module()
     sys.modules["_pylibmc"] = _c_module()
     return elasticache
