@@ -30,6 +30,7 @@ missing_py=()
 for mod in pylibmc pymemcache django cffi pytest; do
     $PY -c "import $mod" >/dev/null 2>&1 || missing_py+=("$mod")
 done
+$PY -c "import dogpile.cache" >/dev/null 2>&1 || missing_py+=(dogpile.cache)
 if ((${#missing_py[@]})); then
     echo "deps: pip installing ${missing_py[*]}"
     # Debian's own Python refuses system-wide pip installs (PEP 668); these

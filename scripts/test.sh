@@ -27,6 +27,9 @@ bash scripts/test_c.sh
 step "ecctl against a local emulated cluster"
 bash scripts/test_ecctl.sh
 
+step "pylibmc 1.6.3's own test suite against the Python client"
+bash scripts/test_pylibmc_suite.sh
+
 if [ -d examples/python/tests ]; then
     step "Python tests"
     python3 -m pytest -q examples/python/tests

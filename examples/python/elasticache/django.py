@@ -43,15 +43,16 @@ _clients = {}
 _clients_lock = threading.Lock()
 
 
-def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None):
+def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None, ignore_exc=False):
     tls = tls or {}
     key = (endpoint, tuple(sorted((k, repr(v)) for k, v in behaviors.items())), ignore_cluster_errors,
-           tuple(sorted((k, repr(v)) for k, v in tls.items())))
+           tuple(sorted((k, repr(v)) for k, v in tls.items())), ignore_exc)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = elasticache.Client.from_endpoint(
-                endpoint, behaviors=behaviors, ignore_cluster_errors=ignore_cluster_errors, **tls)
+                endpoint, behaviors=behaviors, ignore_cluster_errors=ignore_cluster_errors,
+                ignore_exc=ignore_exc, **tls)
             _clients[key] = client
         return client
 
@@ -73,12 +74,14 @@ class ElastiCache(BaseMemcachedCache):
         self._endpoint = servers[0]
         options = dict(params.get("OPTIONS") or {})
         self._ignore_cluster_errors = bool(options.pop("IGNORE_CLUSTER_ERRORS", False))
+        self._ignore_exc = bool(options.pop("IGNORE_EXC", False))  # errors as misses (Client ignore_exc)
         # TLS settings in OPTIONS (TLS, TLS_CA_FILE, ..., SERVERLESS) are not behaviors.
         self._tls = {k.lower(): options.pop(k) for k in list(options)
                      if k.lower() in elasticache.client.TLS_KEYWORDS and k.isupper()}
         # OPTIONS holding only TLS settings (which django-elasticache never had)
         # keep its default behaviors; any other OPTIONS are the behaviors, as before.
-        if params.get("OPTIONS") is None or (self._tls and not options and not self._ignore_cluster_errors):
+        if params.get("OPTIONS") is None or (not options and (self._tls or self._ignore_exc)
+                                             and not self._ignore_cluster_errors):
             behaviors = dict(DJANGO_ELASTICACHE_BEHAVIORS)
         elif "behaviors" in options:
             behaviors = dict(options["behaviors"] or {})
@@ -92,7 +95,8 @@ class ElastiCache(BaseMemcachedCache):
 
     @cached_property
     def _cache(self):
-        return _shared_client(self._endpoint, self._behaviors, self._ignore_cluster_errors, self._tls)
+        return _shared_client(self._endpoint, self._behaviors, self._ignore_cluster_errors, self._tls,
+                              self._ignore_exc)
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         try:
