@@ -80,6 +80,8 @@ pub fn b64(b: &[u8]) -> String {
     out
 }
 
+type Store = Mutex<HashMap<Vec<u8>, (u32, Vec<u8>)>>;
+
 /// A fake memcached node: answers `version` with `VERSION <version>`,
 /// plain `get`/`set`/`delete` from a map, and `ERROR` to anything else (meta
 /// commands included). Records every command line.
@@ -93,7 +95,7 @@ impl FakeNode {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let store: Arc<Mutex<HashMap<Vec<u8>, (u32, Vec<u8>)>>> = Arc::default();
+        let store: Arc<Store> = Arc::default();
         let seen = lines.clone();
         thread::spawn(move || {
             for conn in listener.incoming() {
@@ -116,13 +118,7 @@ impl FakeNode {
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn serve(
-    conn: TcpStream,
-    version: &str,
-    seen: &Mutex<Vec<String>>,
-    store: &Mutex<HashMap<Vec<u8>, (u32, Vec<u8>)>>,
-) {
+fn serve(conn: TcpStream, version: &str, seen: &Mutex<Vec<String>>, store: &Store) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     let mut line = String::new();
