@@ -29,6 +29,8 @@ use crate::ring::{Ring, ServerSpec};
 mod client_lease;
 #[path = "client_meta.rs"]
 mod client_meta;
+#[path = "client_meta_multi.rs"]
+mod client_meta_multi;
 pub use client_lease::{Lease, MAX_LEASE_TTL};
 
 /// A value read from the cache.
