@@ -24,6 +24,15 @@ use crate::protocol::{self, Parse, Reply, StoreCommand};
 use crate::registry::{self, Cluster};
 use crate::ring::{Ring, ServerSpec};
 
+// Meta-protocol operations (binary keys, leases) live in their own files.
+#[path = "client_lease.rs"]
+mod client_lease;
+#[path = "client_meta.rs"]
+mod client_meta;
+#[path = "client_meta_multi.rs"]
+mod client_meta_multi;
+pub use client_lease::{Lease, MAX_LEASE_TTL};
+
 /// A value read from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -602,6 +611,9 @@ impl Client {
     }
 
     fn get_inner(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_get(key, with_cas);
+        }
         let op = if with_cas { "gets" } else { "get" };
         self.keyed(key, op, |conn, label| {
             protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
@@ -640,6 +652,9 @@ impl Client {
         exptime: i64,
         cas_id: u64,
     ) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_store(cmd, key, value, flags, exptime, cas_id);
+        }
         if value.len() > self.opts.max_value_size {
             protocol::check_key(key)?;
             return Err(Error::TooBig {
@@ -675,6 +690,9 @@ impl Client {
 
     /// Delete a key; `Err(NotFound)` on a miss.
     pub fn delete(&self, key: &[u8]) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_delete(key);
+        }
         self.keyed(key, "delete", |conn, label| {
             protocol::encode_delete(&mut conn.wbuf, key, false);
             conn.flush().map_err(|e| Error::io(label, "delete", e))?;
@@ -690,6 +708,9 @@ impl Client {
     /// `Err(NotFound)` on a miss; decr stops at 0; a non-numeric value gives
     /// `Err(Client)` with the server's text.
     pub fn arith(&self, key: &[u8], incr: bool, delta: u64) -> Result<u64> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_arith(key, incr, delta);
+        }
         let op = if incr { "incr" } else { "decr" };
         self.keyed(key, op, |conn, label| {
             protocol::encode_arith(&mut conn.wbuf, incr, key, delta, false);
@@ -704,6 +725,9 @@ impl Client {
 
     /// Set a new expiry; `Err(NotFound)` on a miss.
     pub fn touch(&self, key: &[u8], exptime: i64) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_touch(key, exptime);
+        }
         self.keyed(key, "touch", |conn, label| {
             protocol::encode_touch(&mut conn.wbuf, key, exptime, false);
             conn.flush().map_err(|e| Error::io(label, "touch", e))?;
@@ -809,6 +833,9 @@ impl Client {
     /// many small values spent a third of its time allocating one vector per
     /// value.
     pub fn get_multi_arena(&self, keys: &[&[u8]], with_cas: bool) -> MultiGet {
+        if self.opts.binary_keys && keys.iter().any(|k| crate::meta::needs_binary(k)) {
+            return self.binary_get_multi(keys, with_cas);
+        }
         let op = if with_cas { "gets" } else { "get" };
         let mut results: Vec<Result<Option<Slot>>> = keys.iter().map(|_| Ok(None)).collect();
         let mut data = Vec::new();
@@ -905,6 +932,9 @@ impl Client {
         cmd: StoreCommand,
         items: &[(&[u8], &[u8], u32, i64)],
     ) -> Vec<Result<()>> {
+        if self.opts.binary_keys && items.iter().any(|it| crate::meta::needs_binary(it.0)) {
+            return self.binary_store_multi(cmd, items);
+        }
         let op = cmd.name();
         let keys: Vec<&[u8]> = items.iter().map(|it| it.0).collect();
         let mut results: Vec<Result<()>> = items
@@ -955,6 +985,9 @@ impl Client {
 
     /// Delete many keys with one write per node; a result per key (`Err(NotFound)` on a miss).
     pub fn delete_multi(&self, keys: &[&[u8]]) -> Vec<Result<()>> {
+        if self.opts.binary_keys && keys.iter().any(|k| crate::meta::needs_binary(k)) {
+            return self.binary_delete_multi(keys);
+        }
         let mut results: Vec<Result<()>> = keys.iter().map(|_| Ok(())).collect();
         let Some((t, groups)) = self.group(keys, &mut results) else {
             return results;

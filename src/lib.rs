@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod meta;
 pub mod options;
 pub mod pool;
 pub mod protocol;

@@ -56,6 +56,10 @@ pub struct Options {
     /// `serverless` [false]: the endpoint is an ElastiCache Serverless cache:
     /// one TLS node (implies `tls`), no discovery, no ring, no refresh.
     pub serverless: bool,
+    /// `binary_keys` [false]: keys with whitespace or control bytes (1 to 186
+    /// bytes) go as base64 in meta commands to nodes that speak them (memcached
+    /// 1.6.10+), as pylibmc's binary protocol carries them; BAD_KEY elsewhere.
+    pub binary_keys: bool,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             tcp_nodelay: true,
             tls: TlsOptions::default(),
             serverless: false,
+            binary_keys: false,
         }
     }
 }
@@ -158,6 +163,7 @@ impl Options {
             }
             "tcp_nodelay" => self.tcp_nodelay = parse_bool(name, value)?,
             "serverless" => self.serverless = parse_bool(name, value)?,
+            "binary_keys" => self.binary_keys = parse_bool(name, value)?,
             "tls" => {
                 self.tls.enabled = parse_bool(name, value)?;
                 self.tls.reset_cache();

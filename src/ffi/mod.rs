@@ -11,6 +11,7 @@
 pub mod boundary;
 pub mod client;
 pub mod config;
+pub mod meta;
 pub mod options;
 pub mod ring;
 
