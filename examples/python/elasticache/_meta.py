@@ -1,7 +1,7 @@
 """Leases against cache stampedes and invalidation that serves stale values.
 
 `LeaseMixin` adds `get_or_lease`, `invalidate` and `get_or_set_leased` to
-`elasticache.Client` (which supplies `_h`, `serialize`, `_decode` and `set`).
+`elasticache.Client` (which supplies `_h` (the owning client pointer), `serialize`, `_decode` and `set`).
 The library declarations they need are added to the shared cffi instance
 here, so `_native.py` stays as it is (cffi resolves functions declared after
 `dlopen` on first use).
@@ -70,7 +70,7 @@ class LeaseMixin:
         round trip. Returns a `Lease`; see its states."""
         key = _bytes_key(key)
         out = ffi.new("elasticache_lease **")
-        rc = lib.elasticache_get_or_lease(self._h.ptr, key, len(key), lease_ttl, recache_before, out)
+        rc = lib.elasticache_get_or_lease(self._h, key, len(key), lease_ttl, recache_before, out)
         if rc:
             raise error_for(rc, what=f"get_or_lease({key!r})")
         lease = out[0]
@@ -96,7 +96,7 @@ class LeaseMixin:
         the item's) bounds how long the stale value lives. True, or False when
         the key is missing. A plain delete on nodes without the meta protocol."""
         key = _bytes_key(key)
-        rc = lib.elasticache_invalidate(self._h.ptr, key, len(key), ttl)
+        rc = lib.elasticache_invalidate(self._h, key, len(key), ttl)
         if rc == 0:
             return True
         if rc == n.NOT_FOUND:

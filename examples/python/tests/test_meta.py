@@ -9,20 +9,15 @@ import pylibmc
 import pytest
 
 import elasticache
-from elasticache import _meta
 from elasticache.exceptions import BadKeyProvided
-
-
-class LeaseClient(_meta.LeaseMixin, elasticache.Client):
-    """The mixin on the Client, as the package wires it."""
 
 
 BINARY_KEYS = ["\x00\x01", "\xb5 bad", "with space", b"raw\xff\x00 bytes", "tab\tkey"]
 
 
 def ours(addrs, **kw):
-    # binary=True is what pylibmc code passes; binary_keys is the library option it maps to.
-    return LeaseClient(addrs, binary=True, options={"binary_keys": True}, **kw)
+    # binary=True is what pylibmc code passes: the Client maps it to the binary_keys option.
+    return elasticache.Client(addrs, binary=True, **kw)
 
 
 def test_binary_keys_interoperate_with_pylibmc_binary_mode(flushed):
