@@ -37,5 +37,9 @@ bash scripts/test_ecctl.sh
 
 if [ -d examples/python/tests ]; then
     step "Python tests"
-    python3 -m pytest -q examples/python/tests
+    # Random order (pytest-randomly; the seed is printed) proves the tests do not
+    # depend on one another; -rs prints why anything was skipped.
+    python3 -m pytest -q -rs -m "not timing" -p randomly examples/python/tests
+    step "Python timing tests, serially, in file order"
+    python3 -m pytest -q -rs -m timing -p no:randomly examples/python/tests
 fi
