@@ -31,6 +31,9 @@ for mod in pylibmc pymemcache django cffi pytest; do
     $PY -c "import $mod" >/dev/null 2>&1 || missing_py+=("$mod")
 done
 $PY -c "import dogpile.cache" >/dev/null 2>&1 || missing_py+=(dogpile.cache)
+# Runs the Python tests in a random order (scripts/test.sh): proves they do not
+# depend on one another.
+$PY -c "import pytest_randomly" >/dev/null 2>&1 || missing_py+=(pytest-randomly)
 if ((${#missing_py[@]})); then
     echo "deps: pip installing ${missing_py[*]}"
     # Debian's own Python refuses system-wide pip installs (PEP 668); these
