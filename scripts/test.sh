@@ -23,6 +23,7 @@ cargo test --release
 
 step "C tests"
 bash scripts/test_c.sh
+step "C++ tests" && bash scripts/test_cpp.sh
 
 step "ecctl against a local emulated cluster"
 bash scripts/test_ecctl.sh
