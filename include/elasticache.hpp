@@ -16,6 +16,8 @@
  *   declared when exceptions are enabled).
  * - Expected outcomes are values, not errors: a miss is an empty optional,
  *   `add` on an existing key is `false`, `cas` on a changed item is `false`.
+ * - Views handed out (value::str(), multi entries, config nodes, stats
+ *   entries, ring servers) live as long as the object they come from.
  * - Thread safety is the C API's: one client may be used from many threads.
  */
 #ifndef ELASTICACHE_HPP
