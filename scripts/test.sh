@@ -31,6 +31,7 @@ cargo test --release --test 'timing_*' -- --test-threads=1
 
 step "C tests"
 bash scripts/test_c.sh
+step "C++ tests" && bash scripts/test_cpp.sh
 
 step "ecctl against a local emulated cluster"
 bash scripts/test_ecctl.sh
