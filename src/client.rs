@@ -213,11 +213,10 @@ impl Client {
         let nodes = addrs
             .into_iter()
             .map(|a| {
-                Arc::new(NodePool::new(
-                    a,
-                    opts.connect_options(),
-                    opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(a, opts.connect_options(), opts.max_connections_per_node)
+                        .with_value_limit(opts.max_value_size),
+                )
             })
             .collect::<Vec<_>>();
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
@@ -300,11 +299,14 @@ impl Client {
             .nodes
             .iter()
             .map(|n| {
-                Arc::new(NodePool::new(
-                    n.addr().clone(),
-                    self.opts.connect_options(),
-                    self.opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(
+                        n.addr().clone(),
+                        self.opts.connect_options(),
+                        self.opts.max_connections_per_node,
+                    )
+                    .with_value_limit(self.opts.max_value_size),
+                )
             })
             .collect();
         let fresh = State::new(Topology {
@@ -448,11 +450,14 @@ impl Client {
                     .find(|n| *n.addr() == a)
                     .cloned()
                     .unwrap_or_else(|| {
-                        Arc::new(NodePool::new(
-                            a,
-                            self.opts.connect_options(),
-                            self.opts.max_connections_per_node,
-                        ))
+                        Arc::new(
+                            NodePool::new(
+                                a,
+                                self.opts.connect_options(),
+                                self.opts.max_connections_per_node,
+                            )
+                            .with_value_limit(self.opts.max_value_size),
+                        )
                     })
             })
             .collect();
@@ -525,10 +530,33 @@ impl Client {
 
     /// Close every idle connection; the next operations reconnect on demand
     /// (pylibmc's `disconnect_all`).
+    /// In a forked child the parent's connections are not touched (closing
+    /// a TLS session would write to the parent's connection) and its locks
+    /// are not taken: the child starts its own, empty, pools.
     pub fn disconnect_all(&self) {
-        for n in &self.state().topo.read().nodes {
+        let st = self.state();
+        if st.fork_gen != registry::generation() {
+            self.after_fork(st);
+            return;
+        }
+        for n in &st.topo.read().nodes {
             n.close_idle();
         }
+    }
+
+    /// Hold the topology lock (for writing), the maintenance lock and every
+    /// node's pool lock for `d`, as a thread in the middle of maintenance or
+    /// a checkout does (tests: a fork at that moment must not hang the
+    /// child). `taken` is called once they are all held.
+    #[doc(hidden)]
+    pub fn hold_locks_for_test(&self, d: Duration, taken: impl FnOnce()) {
+        let st = self.state();
+        let _m = st.maintaining.lock();
+        let topo = st.topo.write();
+        let pools: Vec<_> = topo.nodes.iter().map(|n| n.lock_for_test()).collect();
+        taken();
+        std::thread::sleep(d);
+        drop(pools);
     }
 
     fn owner<'t>(&self, t: &'t Topology, key: &[u8]) -> Result<&'t Arc<NodePool>> {
@@ -544,37 +572,58 @@ impl Client {
 
     /// Run one request/reply exchange on `node`, keeping the connection when it
     /// is clean and counting node failures.
+    ///
+    /// A pooled connection that breaks before any reply byte is stale (the
+    /// node restarted since it was pooled): the node's idle connections are
+    /// dropped, nothing is counted against it, and an operation that may run
+    /// twice (see [`retry_safe`]) runs again once on a new connection.
     fn exchange<T>(
         &self,
         node: &NodePool,
         op: &'static str,
-        f: impl FnOnce(&mut Conn) -> Result<T>,
+        mut f: impl FnMut(&mut Conn) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = match node.checkout(op) {
-            Ok(c) => c,
-            Err(e) => {
-                if e.node_failed {
-                    self.node_failed(node);
+        let mut fresh = false;
+        loop {
+            let got = if fresh {
+                node.checkout_fresh(op)
+            } else {
+                node.checkout(op)
+            };
+            let mut conn = match got {
+                Ok(c) => c,
+                Err(e) => {
+                    if e.node_failed {
+                        self.node_failed(node);
+                    }
+                    return Err(e.error);
                 }
-                return Err(e.error);
-            }
-        };
-        conn.begin();
-        match f(&mut conn) {
-            Ok(v) => {
-                node.checkin(conn);
-                node.record_success();
-                Ok(v)
-            }
-            Err(e) => {
-                if e.is_node_failure() {
-                    node.discard(conn);
-                    self.node_failed(node);
-                } else {
-                    node.record_success();
+            };
+            conn.begin();
+            match f(&mut conn) {
+                Ok(v) => {
                     node.checkin(conn);
+                    node.record_success();
+                    return Ok(v);
                 }
-                Err(e)
+                Err(e) if e.is_node_failure() && conn.failed_stale() => {
+                    node.discard(conn);
+                    node.drop_stale();
+                    if fresh || !retry_safe(op) {
+                        return Err(e);
+                    }
+                    fresh = true;
+                }
+                Err(e) => {
+                    if e.is_node_failure() {
+                        node.discard(conn);
+                        self.node_failed(node);
+                    } else {
+                        node.record_success();
+                        node.checkin(conn);
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -583,7 +632,7 @@ impl Client {
         &self,
         key: &[u8],
         op: &'static str,
-        f: impl FnOnce(&mut Conn, &str) -> Result<T>,
+        mut f: impl FnMut(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
         protocol::check_key(key)?;
         let t = self.topology()?;
@@ -1338,6 +1387,13 @@ impl<'a> Batch<'a> {
             blame_node,
         }
     }
+}
+
+/// Whether running `op` a second time after a failure with no reply does no
+/// harm: reads, and writes whose second run leaves what the first would
+/// (never incr/decr, append/prepend, add/replace or cas).
+fn retry_safe(op: &str) -> bool {
+    matches!(op, "get" | "gets" | "set" | "delete" | "touch")
 }
 
 fn no_servers(t: &Topology) -> Error {

@@ -6,9 +6,11 @@
 
 pub mod cluster;
 pub mod endpoint;
+pub mod fakenode;
 pub mod memcached;
 pub mod tls;
 
 pub use cluster::{LocalCluster, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
+pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;
