@@ -10,10 +10,13 @@
 //! conversion and checks only.
 
 pub mod client;
+mod connect;
 pub mod discovery;
 pub mod error;
 pub mod ffi;
 pub mod hash;
+#[doc(hidden)]
+pub mod multi;
 pub mod options;
 pub mod pool;
 pub mod protocol;

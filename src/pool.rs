@@ -150,6 +150,11 @@ impl Conn {
         self.peak = 0;
     }
 
+    /// Whether any reply byte arrived during the operation in progress.
+    pub fn has_received(&self) -> bool {
+        self.received
+    }
+
     /// The bytes this connection's read buffer holds allocated (tests).
     #[doc(hidden)]
     pub fn read_buffer_len(&self) -> usize {

@@ -180,9 +180,17 @@ fn soak_eight_threads_through_a_kill_and_restart() {
                         }
                         _ => {}
                     }
-                    for e in [set.as_ref().err(), got.as_ref().err()].into_iter().flatten() {
+                    for e in [set.as_ref().err(), got.as_ref().err()]
+                        .into_iter()
+                        .flatten()
+                    {
                         let mut kinds = kinds.lock().unwrap();
-                        let kind = format!("{e}").split(':').next_back().unwrap_or("").trim().to_string();
+                        let kind = format!("{e}")
+                            .split(':')
+                            .next_back()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
                         *kinds.entry(kind).or_insert(0usize) += 1;
                     }
                     let n = usize::from(set.is_err()) + usize::from(got.is_err());
@@ -220,11 +228,18 @@ fn soak_eight_threads_through_a_kill_and_restart() {
         recovered, 8,
         "every thread succeeds on the restarted node again"
     );
-    // A stale pooled connection is retried, not counted: what may remain are
-    // the refused connects while the process starts (a few milliseconds).
-    // Before the retry every thread lost at least one operation (6 to 9 in all).
-    assert!(
-        after <= 4,
-        "{after} errors after the restart (stale connections counted as failures?)"
+    // A stale pooled connection is retried, never an error: what may remain
+    // are refused connects while the process starts and, after those, the
+    // ejection they cause (both the node's real downtime). Before the retry
+    // each stale connection was an error "connection closed by the server".
+    let kinds = kinds.into_inner().unwrap();
+    let stale = kinds
+        .iter()
+        .filter(|(k, _)| k.contains("closed by the server"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    assert_eq!(
+        stale, 0,
+        "stale connections surfaced as errors: {kinds:?} ({after} after the restart)"
     );
 }

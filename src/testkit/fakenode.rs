@@ -37,12 +37,13 @@ pub enum Script {
     HugeHeader(u64),
     /// To a get: the hits in reverse request order, then `END`.
     Reversed,
-    /// To a get: every key's value, plus one for a key that was not asked for
-    /// (before the `END`).
+    /// To a get: every other key's value (the rest are misses), then one for
+    /// a key that was not asked for, then `END`.
     UnknownKey,
     /// To a get: every key's value twice in a row, then `END`.
     Duplicated,
-    /// To anything: an endless stream of bytes that parse as `STAT` lines.
+    /// To a get: values for its first key without end; to anything else an
+    /// endless stream of `STAT` lines.
     Babble,
     /// Answer like a tiny memcached that holds every key (value = key) and
     /// stores everything: the healthy node of a test built only of fakes.
@@ -255,6 +256,20 @@ fn serve(s: TcpStream, script: &Script, stop: &AtomicBool) -> io::Result<()> {
                 w.write_all(&out)?;
                 continue;
             }
+            Script::Babble if is_get(&req) => {
+                // Values for the first key, without end (a duplicate each time).
+                let key = req.args.first().cloned().unwrap_or_else(|| b"k".to_vec());
+                let mut v = Vec::new();
+                for _ in 0..64 {
+                    value(&mut v, &key);
+                }
+                while !stop.load(Ordering::Acquire) {
+                    if w.write_all(&v).is_err() {
+                        return Ok(());
+                    }
+                }
+                return Ok(());
+            }
             Script::Babble => {
                 let line = b"STAT babble 0123456789abcdef0123456789abcdef\r\n".repeat(64);
                 while !stop.load(Ordering::Acquire) {
@@ -269,7 +284,7 @@ fn serve(s: TcpStream, script: &Script, stop: &AtomicBool) -> io::Result<()> {
                 out.extend_from_slice(b"END\r\n");
             }
             Script::UnknownKey if is_get(&req) => {
-                req.args.iter().for_each(|k| value(&mut out, k));
+                req.args.iter().step_by(2).for_each(|k| value(&mut out, k));
                 value(&mut out, b"nobody-asked-for-this");
                 out.extend_from_slice(b"END\r\n");
             }
