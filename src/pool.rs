@@ -132,7 +132,15 @@ impl Conn {
 
     /// After an operation: give back a read buffer that grew for a large
     /// value once a few operations in a row did without it.
+    #[inline]
     fn settle(&mut self) {
+        if self.rbuf.len() > KEEP_READ_BUF || self.wbuf.capacity() > KEEP_READ_BUF {
+            self.settle_slow();
+        }
+    }
+
+    #[cold]
+    fn settle_slow(&mut self) {
         if self.rbuf.len() > KEEP_READ_BUF {
             if self.peak > READ_CHUNK {
                 self.quiet_ops = 0;
@@ -416,6 +424,7 @@ impl NodePool {
     /// at the cap, wait up to the I/O timeout for one to come back. A failure
     /// to connect is the node's; waiting in vain for a free connection is not
     /// (`CheckoutError::node_failed` says which).
+    #[inline]
     pub fn checkout(&self, op: &'static str) -> std::result::Result<Conn, CheckoutError> {
         self.checkout_inner(op, false)
     }
@@ -430,6 +439,7 @@ impl NodePool {
     /// Reserve a place for a connection: an idle one when `fresh` is false,
     /// or `Ok(None)` when the caller is to connect (the place is counted as
     /// open; hand it back with [`NodePool::connected`]).
+    #[inline(always)]
     pub(crate) fn reserve(
         &self,
         op: &'static str,
@@ -469,6 +479,7 @@ impl NodePool {
     }
 
     /// The outcome of a connect for a place from [`NodePool::reserve`].
+    #[inline(never)]
     pub(crate) fn connected(&self, r: Result<Stream>) -> std::result::Result<Conn, CheckoutError> {
         match r {
             Ok(stream) => Ok(Conn::new(
@@ -487,6 +498,7 @@ impl NodePool {
         }
     }
 
+    #[inline(always)]
     fn checkout_inner(
         &self,
         op: &'static str,
@@ -495,6 +507,11 @@ impl NodePool {
         if let Some(c) = self.reserve(op, fresh)? {
             return Ok(c);
         }
+        self.connect_new()
+    }
+
+    #[inline(never)]
+    fn connect_new(&self) -> std::result::Result<Conn, CheckoutError> {
         self.connected(transport::connect(
             &self.addr.host,
             self.addr.port,
