@@ -18,9 +18,10 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::discovery::Config;
 use crate::error::{Error, Result};
+use crate::multi;
 use crate::options::{NodeNaming, Options};
 use crate::pool::{Conn, NodeAddr, NodePool};
-use crate::protocol::{self, Parse, Reply, StoreCommand};
+use crate::protocol::{self, Reply, StoreCommand};
 use crate::registry::{self, Cluster};
 use crate::ring::{Ring, ServerSpec};
 
@@ -222,11 +223,10 @@ impl Client {
         let nodes = addrs
             .into_iter()
             .map(|a| {
-                Arc::new(NodePool::new(
-                    a,
-                    opts.connect_options(),
-                    opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(a, opts.connect_options(), opts.max_connections_per_node)
+                        .with_value_limit(opts.max_value_size),
+                )
             })
             .collect::<Vec<_>>();
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
@@ -309,11 +309,14 @@ impl Client {
             .nodes
             .iter()
             .map(|n| {
-                Arc::new(NodePool::new(
-                    n.addr().clone(),
-                    self.opts.connect_options(),
-                    self.opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(
+                        n.addr().clone(),
+                        self.opts.connect_options(),
+                        self.opts.max_connections_per_node,
+                    )
+                    .with_value_limit(self.opts.max_value_size),
+                )
             })
             .collect();
         let fresh = State::new(Topology {
@@ -457,11 +460,14 @@ impl Client {
                     .find(|n| *n.addr() == a)
                     .cloned()
                     .unwrap_or_else(|| {
-                        Arc::new(NodePool::new(
-                            a,
-                            self.opts.connect_options(),
-                            self.opts.max_connections_per_node,
-                        ))
+                        Arc::new(
+                            NodePool::new(
+                                a,
+                                self.opts.connect_options(),
+                                self.opts.max_connections_per_node,
+                            )
+                            .with_value_limit(self.opts.max_value_size),
+                        )
                     })
             })
             .collect();
@@ -534,10 +540,40 @@ impl Client {
 
     /// Close every idle connection; the next operations reconnect on demand
     /// (pylibmc's `disconnect_all`).
+    /// In a forked child the parent's connections are not touched (closing
+    /// a TLS session would write to the parent's connection) and its locks
+    /// are not taken: the child starts its own, empty, pools.
     pub fn disconnect_all(&self) {
-        for n in &self.state().topo.read().nodes {
+        let st = self.state();
+        if st.fork_gen != registry::generation() {
+            self.after_fork(st);
+            return;
+        }
+        for n in &st.topo.read().nodes {
             n.close_idle();
         }
+    }
+
+    /// Every idle connection's read buffer size (tests: buffers shrink back).
+    #[doc(hidden)]
+    pub fn idle_read_buffers_for_test(&self) -> Vec<usize> {
+        let t = self.state().topo.read().clone();
+        t.nodes.iter().flat_map(|n| n.idle_read_buffers()).collect()
+    }
+
+    /// Hold the topology lock (for writing), the maintenance lock and every
+    /// node's pool lock for `d`, as a thread in the middle of maintenance or
+    /// a checkout does (tests: a fork at that moment must not hang the
+    /// child). `taken` is called once they are all held.
+    #[doc(hidden)]
+    pub fn hold_locks_for_test(&self, d: Duration, taken: impl FnOnce()) {
+        let st = self.state();
+        let _m = st.maintaining.lock();
+        let topo = st.topo.write();
+        let pools: Vec<_> = topo.nodes.iter().map(|n| n.lock_for_test()).collect();
+        taken();
+        std::thread::sleep(d);
+        drop(pools);
     }
 
     fn owner<'t>(&self, t: &'t Topology, key: &[u8]) -> Result<&'t Arc<NodePool>> {
@@ -553,37 +589,58 @@ impl Client {
 
     /// Run one request/reply exchange on `node`, keeping the connection when it
     /// is clean and counting node failures.
+    ///
+    /// A pooled connection that breaks before any reply byte is stale (the
+    /// node restarted since it was pooled): the node's idle connections are
+    /// dropped, nothing is counted against it, and an operation that may run
+    /// twice (see [`retry_safe`]) runs again once on a new connection.
     fn exchange<T>(
         &self,
         node: &NodePool,
         op: &'static str,
-        f: impl FnOnce(&mut Conn) -> Result<T>,
+        mut f: impl FnMut(&mut Conn) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = match node.checkout(op) {
-            Ok(c) => c,
-            Err(e) => {
-                if e.node_failed {
-                    self.node_failed(node);
+        let mut fresh = false;
+        loop {
+            let got = if fresh {
+                node.checkout_fresh(op)
+            } else {
+                node.checkout(op)
+            };
+            let mut conn = match got {
+                Ok(c) => c,
+                Err(e) => {
+                    if e.node_failed {
+                        self.node_failed(node);
+                    }
+                    return Err(e.error);
                 }
-                return Err(e.error);
-            }
-        };
-        conn.begin();
-        match f(&mut conn) {
-            Ok(v) => {
-                node.checkin(conn);
-                node.record_success();
-                Ok(v)
-            }
-            Err(e) => {
-                if e.is_node_failure() {
-                    node.discard(conn);
-                    self.node_failed(node);
-                } else {
-                    node.record_success();
+            };
+            conn.begin();
+            match f(&mut conn) {
+                Ok(v) => {
                     node.checkin(conn);
+                    node.record_success();
+                    return Ok(v);
                 }
-                Err(e)
+                Err(e) if e.is_node_failure() && conn.failed_stale() => {
+                    node.discard(conn);
+                    node.drop_stale();
+                    if fresh || !retry_safe(op) {
+                        return Err(e);
+                    }
+                    fresh = true;
+                }
+                Err(e) => {
+                    if e.is_node_failure() {
+                        node.discard(conn);
+                        self.node_failed(node);
+                    } else {
+                        node.record_success();
+                        node.checkin(conn);
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -592,7 +649,7 @@ impl Client {
         &self,
         key: &[u8],
         op: &'static str,
-        f: impl FnOnce(&mut Conn, &str) -> Result<T>,
+        mut f: impl FnMut(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
         protocol::check_key(key)?;
         let t = self.topology()?;
@@ -845,9 +902,9 @@ impl Client {
                 entries: results,
             };
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches =
+            multi::open_batches(groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)), op);
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 // Request lines stay below 16 KB (ElastiCache Serverless refuses
                 // longer ones); each line is answered by its own END.
@@ -872,12 +929,13 @@ impl Client {
                     b.cursor.ends += 1;
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             op,
             &mut results,
+            self.opts.io_timeout,
+            |n| self.node_failed(n),
             |results, b, reply, label| match reply {
                 Reply::Value {
                     key,
@@ -885,27 +943,30 @@ impl Client {
                     cas,
                     data: value,
                 } => {
-                    while b.cursor < b.keys.len() && keys[b.keys[b.cursor]] != key {
-                        b.cursor += 1;
+                    let bk = &b.keys;
+                    let m = multi::match_value(
+                        &mut b.cursor,
+                        &mut b.disordered,
+                        bk.len(),
+                        |p| keys[bk[p]],
+                        |p| matches!(results[bk[p]], Ok(Some(_))),
+                        key,
+                    );
+                    match m {
+                        multi::Matched::Hit(p) => {
+                            results[bk[p]] = Ok(Some(Slot {
+                                offset: data.len(),
+                                len: value.len(),
+                                flags,
+                                cas: cas.unwrap_or(0),
+                            }));
+                            data.extend_from_slice(value);
+                        }
+                        multi::Matched::Duplicate(p) => {
+                            results[bk[p]] = Err(anomaly(label, op, "a second value for", key));
+                        }
+                        multi::Matched::Stray => {}
                     }
-                    let Some(&i) = b.keys.get(b.cursor) else {
-                        return Err(Error::Protocol {
-                            addr: label.to_string(),
-                            op,
-                            detail: format!(
-                                "value for a key not asked for: {}",
-                                crate::error::quote_bytes(key, 260)
-                            ),
-                        });
-                    };
-                    results[i] = Ok(Some(Slot {
-                        offset: data.len(),
-                        len: value.len(),
-                        flags,
-                        cas: cas.unwrap_or(0),
-                    }));
-                    data.extend_from_slice(value);
-                    b.cursor += 1;
                     Ok(false)
                 }
                 Reply::End => {
@@ -914,6 +975,21 @@ impl Client {
                         return Ok(false);
                     }
                     b.cursor = b.keys.len();
+                    if b.disordered {
+                        // Every key without exactly one value is in doubt; the
+                        // connection goes (the returned error closes it).
+                        let e = Error::Protocol {
+                            addr: label.to_string(),
+                            op,
+                            detail: "multi-get reply out of order, with a key not asked for, or twice for a key".into(),
+                        };
+                        for &i in &b.keys {
+                            if matches!(results[i], Ok(None)) {
+                                results[i] = Err(e.clone());
+                            }
+                        }
+                        return Err(e);
+                    }
                     Ok(true)
                 }
                 other => Err(unexpected(label, op, other)),
@@ -953,21 +1029,22 @@ impl Client {
         let Some((t, groups)) = self.group(&keys, &mut results) else {
             return results;
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches =
+            multi::open_batches(groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)), op);
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 for &i in &b.cursor.keys {
                     let (k, v, flags, exp) = items[i];
                     protocol::encode_store(&mut conn.wbuf, cmd, k, flags, exp, v, 0, false);
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             op,
             &mut results,
+            self.opts.io_timeout,
+            |n| self.node_failed(n),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, op, reply));
@@ -992,20 +1069,23 @@ impl Client {
         let Some((t, groups)) = self.group(keys, &mut results) else {
             return results;
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches = multi::open_batches(
+            groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)),
+            "delete",
+        );
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 for &i in &b.cursor.keys {
                     protocol::encode_delete(&mut conn.wbuf, keys[i], false);
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             "delete",
             &mut results,
+            self.opts.io_timeout,
+            |n| self.node_failed(n),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, "delete", reply));
@@ -1083,250 +1163,14 @@ impl Client {
             .collect();
         Some((t, groups))
     }
-
-    /// Write every batch's request, then read every batch's replies, handing
-    /// each reply to `on_reply` (which returns true when the batch is complete).
-    /// A batch whose node fails gives its unanswered keys that error.
-    fn run_batches<T>(
-        &self,
-        batches: &mut [Batch<'_>],
-        op: &'static str,
-        results: &mut [Result<T>],
-        mut on_reply: impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-    ) {
-        let mut all_sent = true;
-        for b in batches.iter_mut() {
-            let Some(conn) = b.conn.as_mut() else {
-                continue;
-            };
-            match conn.send_nonblocking(0) {
-                Ok(n) => {
-                    b.sent = n;
-                    if n < conn.wbuf.len() {
-                        all_sent = false;
-                    } else {
-                        conn.wbuf.clear();
-                        b.sent = 0;
-                    }
-                }
-                Err(e) => b.error = Some(Error::io(b.node.label(), op, e)),
-            }
-        }
-        if all_sent {
-            // Every request is out and each node only has replies left to send,
-            // so reading the nodes one after another cannot deadlock. One
-            // deadline for the whole call: N silent nodes cost one I/O timeout.
-            let deadline = Instant::now() + self.opts.io_timeout;
-            for b in batches.iter_mut() {
-                if b.error.is_some() {
-                    continue;
-                }
-                let Some(conn) = b.conn.as_mut() else {
-                    continue;
-                };
-                conn.set_deadline(deadline);
-                let label = b.node.label();
-                let cursor = &mut b.cursor;
-                let r = conn.read_until(label, op, |reply| {
-                    on_reply(results, cursor, reply, label).map(|done| done.then_some(()))
-                });
-                if let Err(e) = r {
-                    b.error = Some(e);
-                }
-            }
-        } else {
-            self.poll_batches(batches, op, results, &mut on_reply);
-        }
-        for b in batches.iter_mut() {
-            let conn = b.conn.take();
-            match b.error.take() {
-                None => {
-                    if let Some(c) = conn {
-                        b.node.checkin(c);
-                    }
-                    b.node.record_success();
-                }
-                Some(e) => {
-                    if let Some(c) = conn {
-                        b.node.discard(c);
-                    }
-                    if b.blame_node && e.is_node_failure() {
-                        self.node_failed(b.node);
-                    }
-                    for &i in &b.cursor.keys[b.cursor.cursor.min(b.cursor.keys.len())..] {
-                        results[i] = Err(e.clone());
-                    }
-                }
-            }
-        }
-    }
-
-    /// The slow path of [`Client::run_batches`]: some request did not fit in
-    /// the socket buffer, so writes and reads are interleaved with poll.
-    fn poll_batches<T>(
-        &self,
-        batches: &mut [Batch<'_>],
-        op: &'static str,
-        results: &mut [Result<T>],
-        on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-    ) {
-        let deadline = Instant::now() + self.opts.io_timeout;
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(batches.len());
-        let mut which: Vec<usize> = Vec::with_capacity(batches.len());
-        loop {
-            fds.clear();
-            which.clear();
-            // TLS may hold decrypted bytes while its socket has nothing to read:
-            // those connections are read without waiting.
-            let mut buffered = false;
-            for (i, b) in batches.iter().enumerate() {
-                if b.error.is_some() || b.done {
-                    continue;
-                }
-                let Some(conn) = b.conn.as_ref() else {
-                    continue;
-                };
-                let mut events = libc::POLLIN;
-                if !conn.wbuf.is_empty() {
-                    events |= libc::POLLOUT;
-                }
-                buffered |= conn.has_buffered_input();
-                fds.push(libc::pollfd {
-                    fd: conn.fd(),
-                    events,
-                    revents: 0,
-                });
-                which.push(i);
-            }
-            if fds.is_empty() {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                for &i in &which {
-                    batches[i].error = Some(Error::Timeout {
-                        addr: batches[i].node.label().to_string(),
-                        op,
-                    });
-                }
-                return;
-            }
-            let ms = if buffered {
-                0
-            } else {
-                (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32
-            };
-            // SAFETY: fds is a valid array of fds.len() pollfd structs.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                for &i in &which {
-                    batches[i].error = Some(Error::io(
-                        batches[i].node.label(),
-                        op,
-                        std::io::Error::from(e.kind()),
-                    ));
-                }
-                return;
-            }
-            for (slot, &i) in which.iter().enumerate() {
-                let b = &mut batches[i];
-                let label = b.node.label();
-                let Some(conn) = b.conn.as_mut() else {
-                    continue;
-                };
-                let mut revents = fds[slot].revents;
-                if conn.has_buffered_input() {
-                    revents |= libc::POLLIN;
-                }
-                if revents == 0 {
-                    continue;
-                }
-                if revents & libc::POLLOUT != 0 && !conn.wbuf.is_empty() {
-                    match conn.send_nonblocking(b.sent) {
-                        Ok(n) if n >= conn.wbuf.len() => {
-                            conn.wbuf.clear();
-                            b.sent = 0;
-                        }
-                        Ok(n) => b.sent = n,
-                        Err(e) => {
-                            b.error = Some(Error::io(label, op, e));
-                            continue;
-                        }
-                    }
-                }
-                if revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0 {
-                    if let Err(e) = drain(
-                        conn,
-                        label,
-                        op,
-                        results,
-                        &mut b.cursor,
-                        &mut b.done,
-                        on_reply,
-                    ) {
-                        b.error = Some(e);
-                    }
-                }
-            }
-        }
-    }
 }
 
-/// Parse everything received so far on a polled connection.
-fn drain<T>(
-    conn: &mut Conn,
-    label: &str,
-    op: &'static str,
-    results: &mut [Result<T>],
-    cursor: &mut Cursor,
-    done: &mut bool,
-    on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-) -> Result<()> {
-    let mut needed = None;
-    loop {
-        if !conn
-            .fill_nonblocking(needed)
-            .map_err(|e| Error::io(label, op, e))?
-        {
-            return Ok(());
-        }
-        loop {
-            match protocol::parse(conn.pending()) {
-                Ok(Parse::Done(reply, used)) => {
-                    let finished = on_reply(results, cursor, reply, label)?;
-                    conn.consume(used);
-                    if finished {
-                        *done = true;
-                        return Ok(());
-                    }
-                }
-                Ok(Parse::Incomplete { needed: n }) => {
-                    needed = n;
-                    break;
-                }
-                Err(detail) => {
-                    return Err(Error::Protocol {
-                        addr: label.to_string(),
-                        op,
-                        detail,
-                    })
-                }
-            }
-        }
+fn anomaly(label: &str, op: &'static str, what: &str, key: &[u8]) -> Error {
+    Error::Protocol {
+        addr: label.to_string(),
+        op,
+        detail: format!("{what} {}", crate::error::quote_bytes(key, 260)),
     }
-}
-
-/// Which of a batch's keys have been answered.
-#[derive(Debug)]
-pub struct Cursor {
-    keys: Vec<usize>,
-    cursor: usize,
-    /// `END` lines still to come (a multi-get split over several request lines).
-    ends: usize,
 }
 
 /// The longest `get`/`gets` request line a multi-get sends. ElastiCache
@@ -1337,40 +1181,11 @@ const MAX_GET_LINE: usize = 8 * 1024;
 /// `gets` + CRLF.
 const GET_LINE_OVERHEAD: usize = 6;
 
-struct Batch<'a> {
-    node: &'a NodePool,
-    conn: Option<Conn>,
-    cursor: Cursor,
-    sent: usize,
-    done: bool,
-    error: Option<Error>,
-    /// False when the error is not the node's fault (no free connection).
-    blame_node: bool,
-}
-
-impl<'a> Batch<'a> {
-    fn new(node: &'a Arc<NodePool>, keys: Vec<usize>) -> Batch<'a> {
-        let (conn, error, blame_node) = match node.checkout("multi") {
-            Ok(mut c) => {
-                c.begin();
-                (Some(c), None, true)
-            }
-            Err(e) => (None, Some(e.error), e.node_failed),
-        };
-        Batch {
-            node,
-            conn,
-            cursor: Cursor {
-                keys,
-                cursor: 0,
-                ends: 1,
-            },
-            sent: 0,
-            done: false,
-            error,
-            blame_node,
-        }
-    }
+/// Whether running `op` a second time after a failure with no reply does no
+/// harm: reads, and writes whose second run leaves what the first would
+/// (never incr/decr, append/prepend, add/replace or cas).
+fn retry_safe(op: &str) -> bool {
+    matches!(op, "get" | "gets" | "set" | "delete" | "touch")
 }
 
 fn no_servers(t: &Topology) -> Error {

@@ -212,7 +212,7 @@ impl Client {
         &self,
         key: &[u8],
         op: &'static str,
-        encode: impl FnOnce(&mut Vec<u8>),
+        encode: impl Fn(&mut Vec<u8>),
         on_reply: impl FnOnce(&str, meta::Reply<'_>) -> Result<T>,
     ) -> Result<T> {
         let (t, i) = self.meta_owner(key)?;

@@ -10,11 +10,14 @@
 //! conversion and checks only.
 
 pub mod client;
+mod connect;
 pub mod discovery;
 pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod meta;
+#[doc(hidden)]
+pub mod multi;
 pub mod options;
 pub mod pool;
 pub mod protocol;
