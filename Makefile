@@ -14,7 +14,7 @@ LIBDIR := target/release
 ECCTL_SRC := $(wildcard examples/c/ecctl*.c)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: all lib test demo install clean deps header bench bench-ring
+.PHONY: all lib test demo install clean deps header bench bench-ring fuzz
 
 all: lib examples/c/ecctl
 
@@ -47,6 +47,22 @@ bench: deps all
 # Ring lookup and build against libmemcached's (part of `make bench`).
 bench-ring: deps lib
 	bash bench/ring.sh
+
+# Coverage-guided fuzzing of the discovery and memcached reply parsers (cargo
+# fuzz + libFuzzer), FUZZ_SECONDS per target, then the corpus is minimized.
+# Crashes land in fuzz/artifacts/<target>/: commit them with the fix, `cargo
+# test` (tests/fuzz_corpus.rs) replays corpus and crashes. Uses the nightly
+# toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= discovery_reply memcached_reply
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then tc=+nightly; else tc=; export RUSTC_BOOTSTRAP=1; fi; \
+	export ELASTICACHE_NO_HEADER_WRITE=1; \
+	for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) $$tc fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 || exit 1; \
+	  $(CARGO) $$tc fuzz cmin -O $$t -- -use_counters=0 || exit 1; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
