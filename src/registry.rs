@@ -505,3 +505,75 @@ pub fn get_or_discover(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Co
 pub fn refresh(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
     cluster_for(endpoint, opts)?.refresh(opts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> DiscoveryOptions {
+        discovery::options(100, 100, false)
+    }
+
+    #[test]
+    fn entries_are_keyed_by_what_changes_the_answer() {
+        let ep = "Key-Test.example:11211";
+        let plain = cluster_for(ep, &opts()).unwrap();
+        assert!(Arc::ptr_eq(
+            &plain,
+            &cluster("key-test.example:11211").unwrap()
+        ));
+        let mut tls = opts();
+        tls.connect.tls = Some(crate::tls::TlsOptions::default().connector());
+        tls.tls_identity = "server_name=a".into();
+        let mut other_name = tls.clone();
+        other_name.tls_identity = "server_name=b".into();
+        let lenient = discovery::options(100, 100, true);
+        let serverless = DiscoveryOptions {
+            serverless: true,
+            ..opts()
+        };
+        let all = [
+            plain,
+            cluster_for(ep, &tls).unwrap(),
+            cluster_for(ep, &other_name).unwrap(),
+            cluster_for(ep, &lenient).unwrap(),
+            cluster_for(ep, &serverless).unwrap(),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert!(
+                    !Arc::ptr_eq(a, b),
+                    "{:?} and {:?} share an entry",
+                    a.key,
+                    b.key
+                );
+            }
+            assert_eq!(a.endpoint(), "key-test.example:11211");
+        }
+        // Timeouts do not change the answer: same entry.
+        let slow = discovery::options(5000, 5000, false);
+        assert!(Arc::ptr_eq(&all[0], &cluster_for(ep, &slow).unwrap()));
+        assert!(Arc::ptr_eq(&all[1], &reopen(&all[1])));
+    }
+
+    #[test]
+    fn backoff_starts_at_one_second_and_doubles_to_thirty() {
+        let c = cluster_for("backoff-test.invalid:1", &opts()).unwrap();
+        let mut windows = Vec::new();
+        for _ in 0..8 {
+            let before = Instant::now();
+            let _ = c.apply_result(
+                Err(Error::NoServers {
+                    detail: "test".into(),
+                }),
+                Source::Endpoint,
+                false,
+            );
+            let w = c.retry_at().unwrap() - before;
+            windows.push(w.as_secs());
+        }
+        assert_eq!(windows, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert!(c.get_or_discover(&opts()).is_err());
+        assert_eq!(c.discoveries(), 8, "a call inside the window tried again");
+    }
+}
