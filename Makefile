@@ -20,7 +20,7 @@ CXXWARN := -std=c++17 -Wall -Wextra -Wpedantic -Werror
 # without -lc). Goes into elasticache.pc (Libs.private) and the CMake package.
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 
-.PHONY: all lib cpp test demo install clean deps header bench bench-ring
+.PHONY: all lib cpp test demo install clean deps header bench bench-ring fuzz
 
 all: lib examples/c/ecctl cpp
 
@@ -59,6 +59,21 @@ bench: deps all
 # Ring lookup and build against libmemcached's (part of `make bench`).
 bench-ring: deps lib
 	bash bench/ring.sh
+
+# Coverage-guided fuzzing of the discovery and memcached reply parsers (cargo
+# fuzz + libFuzzer), FUZZ_SECONDS per target, then the corpus is minimized.
+# Crashes land in fuzz/artifacts/<target>/: commit them with the fix, `cargo
+# test` (tests/fuzz_corpus.rs) replays corpus and crashes. Uses the nightly
+# toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= discovery_reply memcached_reply
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then tc=+nightly; else tc=; export RUSTC_BOOTSTRAP=1; fi; \
+	for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) $$tc fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 || exit 1; \
+	  $(CARGO) $$tc fuzz cmin -O $$t -- -use_counters=0 || exit 1; \
+	done
 
 CMAKEDIR := $(DESTDIR)$(PREFIX)/lib/cmake/elasticache
 install: all

@@ -185,7 +185,7 @@ impl Client {
             };
             return Client::from_servers(vec![spec], opts);
         }
-        let cluster = registry::cluster(endpoint)?;
+        let cluster = registry::cluster_for(endpoint, &opts.discovery_options())?;
         let config = cluster.get_or_discover(&opts.discovery_options())?;
         let (specs, addrs) = specs_from_config(&config, opts.node_naming, opts.tls_enabled());
         let cluster = (!config.serverless).then_some(cluster);
@@ -220,6 +220,7 @@ impl Client {
         specs: Vec<ServerSpec>,
         addrs: Vec<NodeAddr>,
     ) -> Client {
+        let opts = opts.saturated();
         let nodes = addrs
             .into_iter()
             .map(|a| {
@@ -301,10 +302,7 @@ impl Client {
         // writer interrupted by the fork has either stored the new Arc or not;
         // both are live, since the old one is dropped only after the store.
         let old_topo: Arc<Topology> = unsafe { (*old.topo.data_ptr()).clone() };
-        let cluster = old_topo
-            .cluster
-            .as_ref()
-            .and_then(|c| registry::cluster(c.endpoint()).ok());
+        let cluster = old_topo.cluster.as_ref().map(|c| registry::reopen(c));
         let nodes = old_topo
             .nodes
             .iter()
@@ -361,6 +359,7 @@ impl Client {
         self.next_check_ms.store(NEVER, Ordering::Release);
         let current = st.topo.read().clone();
         let mut changed_config = None;
+        let mut pending = false;
         let due =
             refresh == Refresh::Applied || now >= self.next_refresh_ms.load(Ordering::Acquire);
         if let (true, Some(cluster)) = (due, &current.cluster) {
@@ -375,10 +374,18 @@ impl Client {
                         .iter()
                         .map(|n| (n.addr().host.clone(), n.addr().port))
                         .collect();
-                    // A failed refresh keeps the last good list; the next try is in one interval.
-                    cluster
-                        .refresh_if_older(since, &known, &self.opts.discovery_options())
-                        .ok()
+                    let all_dead = current.nodes.iter().all(|n| n.is_ejected());
+                    // Off the request path: a background refresh, picked up by a
+                    // later pass. A failed one keeps the last good list; the next
+                    // try is in one interval.
+                    let opts = self.opts.discovery_options();
+                    match cluster.refresh_in_background(since, known, all_dead, &opts) {
+                        registry::Background::Done(cfg) => cfg,
+                        registry::Background::Running => {
+                            pending = true;
+                            None
+                        }
+                    }
                 }
             };
             if let Some(cfg) = cfg {
@@ -392,6 +399,8 @@ impl Client {
             }
             let next = if self.opts.refresh_interval.is_zero() {
                 NEVER
+            } else if pending {
+                now + registry::poll_ms(self.opts.refresh_interval)
             } else {
                 now + self.opts.refresh_interval.as_millis() as u64
             };
