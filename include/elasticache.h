@@ -866,7 +866,7 @@ uint32_t elasticache_invalidate(const elasticache_client *client,
  # Safety
  `lease` NULL or live.
  */
-elasticache_lease_state elasticache_lease_state(const elasticache_lease *lease);
+elasticache_lease_state elasticache_lease_get_state(const elasticache_lease *lease);
 
 /*
  Whether the lease carries a value (HIT, REFRESH, STALE).

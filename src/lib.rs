@@ -14,6 +14,7 @@ mod connect;
 pub mod discovery;
 pub mod error;
 pub mod ffi;
+mod forklock;
 pub mod hash;
 pub mod meta;
 #[doc(hidden)]

@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::forklock::{ForkGuard, ForkLock};
+
 use crate::discovery::{self, Command, Config, DiscoveryOptions};
 use crate::error::{Error, Result};
 use crate::transport;
@@ -60,19 +62,19 @@ pub fn fork_child_runs() -> u64 {
 // processes) so a child never inherits it locked by a thread that no longer
 // exists. It is only ever held for map operations, never across I/O.
 extern "C" fn atfork_prepare() {
-    std::mem::forget(REGISTRY.lock());
+    REGISTRY.hold_for_fork();
 }
 
 extern "C" fn atfork_parent() {
-    // SAFETY: locked by atfork_prepare on this thread, guard forgotten.
-    unsafe { REGISTRY.force_unlock() };
+    // SAFETY: taken by atfork_prepare on this thread just before the fork.
+    unsafe { REGISTRY.release_after_fork() };
 }
 
 extern "C" fn atfork_child() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
     FORK_CHILD_RUNS.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: locked by atfork_prepare in the parent before the fork.
-    unsafe { REGISTRY.force_unlock() };
+    // SAFETY: taken by atfork_prepare in the parent before the fork.
+    unsafe { REGISTRY.release_after_fork() };
 }
 
 /// Register the fork handler once. Called from the library constructor and,
@@ -438,7 +440,7 @@ struct Registry {
     clusters: HashMap<Key, Arc<Cluster>>,
 }
 
-static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+static REGISTRY: ForkLock<Option<Registry>> = ForkLock::new(None);
 
 /// Normalise an endpoint string to the `host:port` key the cache uses.
 pub fn endpoint_key(endpoint: &str) -> Result<String> {
@@ -485,7 +487,7 @@ fn entry(key: Key) -> Arc<Cluster> {
 }
 
 /// Lock the registry, starting over if a fork happened since it was filled.
-fn lock_registry(gen: u64) -> parking_lot::MutexGuard<'static, Option<Registry>> {
+fn lock_registry(gen: u64) -> ForkGuard<'static, Option<Registry>> {
     let mut guard = REGISTRY.lock();
     if guard.as_ref().is_some_and(|reg| reg.generation != gen) {
         // Leak the parent's clusters: never close or use what the parent opened.

@@ -45,7 +45,10 @@ fn lease_round_trip_through_the_c_api() {
                 elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
                 OK
             );
-            assert_eq!(elasticache_lease_state(l), elasticache_lease_state::Miss);
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Miss
+            );
             assert!(!elasticache_lease_has_value(l) && elasticache_lease_data(l).is_null());
             assert!(elasticache_lease_protected(l));
             elasticache_lease_free(l);
@@ -55,7 +58,10 @@ fn lease_round_trip_through_the_c_api() {
                 elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
                 OK
             );
-            assert_eq!(elasticache_lease_state(l), elasticache_lease_state::Wait);
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Wait
+            );
             elasticache_lease_free(l);
 
             assert_eq!(
@@ -67,7 +73,7 @@ fn lease_round_trip_through_the_c_api() {
                 elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
                 OK
             );
-            assert_eq!(elasticache_lease_state(l), elasticache_lease_state::Hit);
+            assert_eq!(elasticache_lease_get_state(l), elasticache_lease_state::Hit);
             let data =
                 std::slice::from_raw_parts(elasticache_lease_data(l), elasticache_lease_len(l));
             assert_eq!((data, elasticache_lease_flags(l)), (&b"val"[..], 16));
@@ -82,7 +88,10 @@ fn lease_round_trip_through_the_c_api() {
                 elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
                 OK
             );
-            assert_eq!(elasticache_lease_state(l), elasticache_lease_state::Refresh);
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Refresh
+            );
             assert!(elasticache_lease_stale(l));
             assert!((0..=60).contains(&elasticache_lease_ttl(l)));
             elasticache_lease_free(l);
@@ -108,7 +117,7 @@ fn lease_round_trip_through_the_c_api() {
         );
         assert!(l.is_null(), "no output on failure");
         assert_eq!(
-            elasticache_lease_state(ptr::null()),
+            elasticache_lease_get_state(ptr::null()),
             elasticache_lease_state::Miss
         );
         assert_eq!(elasticache_lease_len(ptr::null()), 0);

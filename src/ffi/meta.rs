@@ -120,7 +120,7 @@ fn with_lease<T: Copy>(
 /// # Safety
 /// `lease` NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_lease_state(
+pub unsafe extern "C" fn elasticache_lease_get_state(
     lease: *const elasticache_lease,
 ) -> elasticache_lease_state {
     with_lease(lease, elasticache_lease_state::Miss, |l| l.state.into())

@@ -22,7 +22,7 @@ uint32_t elasticache_get_or_lease(const elasticache_client *client, const char *
                                   elasticache_lease **out);
 uint32_t elasticache_invalidate(const elasticache_client *client, const char *key, size_t key_len,
                                 uint32_t ttl);
-uint32_t elasticache_lease_state(const elasticache_lease *lease);
+uint32_t elasticache_lease_get_state(const elasticache_lease *lease);
 bool elasticache_lease_has_value(const elasticache_lease *lease);
 const char *elasticache_lease_data(const elasticache_lease *lease);
 size_t elasticache_lease_len(const elasticache_lease *lease);
@@ -75,7 +75,7 @@ class LeaseMixin:
             raise error_for(rc, what=f"get_or_lease({key!r})")
         lease = out[0]
         try:
-            state = _STATES[lib.elasticache_lease_state(lease)]
+            state = _STATES[lib.elasticache_lease_get_state(lease)]
             value = None
             if lib.elasticache_lease_has_value(lease):
                 data = ffi.unpack(lib.elasticache_lease_data(lease), lib.elasticache_lease_len(lease))
