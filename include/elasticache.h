@@ -153,11 +153,6 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
- A libmemcached hash function (pylibmc's `hash` behavior names).
- */
-typedef struct HashAlgorithm HashAlgorithm;
-
-/*
  A client over a cluster. Safe to share between threads: every operation
  may be called concurrently on one client. Free with `elasticache_client_free`
  once no call is running on it.

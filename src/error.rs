@@ -199,7 +199,7 @@ impl Error {
         // A TLS failure after the handshake (an alert, a bad record) is still TLS.
         if let Some(tls) = source
             .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>())
+            .and_then(|e| e.downcast_ref::<TlsFailure>())
         {
             return Error::Tls {
                 addr: addr.to_string(),
@@ -275,6 +275,20 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The payload of an I/O error that is a TLS failure (an alert, a bad
+/// record): the TLS layer wraps its errors in this so that [`Error::io`]
+/// reports them as [`Error::Tls`] without knowing the TLS library.
+#[derive(Debug)]
+pub(crate) struct TlsFailure(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
 
 /// Crate-wide result alias.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::discovery::DiscoveryOptions;
+use crate::cluster::discovery::DiscoveryOptions;
 use crate::error::{Error, Result};
 use crate::hash::HashAlgorithm;
+use crate::net::connect::ConnectOptions;
+use crate::net::tls::TlsOptions;
 use crate::ring::Distribution;
-use crate::tls::TlsOptions;
-use crate::transport::ConnectOptions;
 
 /// Which name of an ElastiCache node is hashed onto the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,41 +179,14 @@ impl Options {
             "tcp_nodelay" => self.tcp_nodelay = parse_bool(name, value)?,
             "serverless" => self.serverless = parse_bool(name, value)?,
             "binary_keys" => self.binary_keys = parse_bool(name, value)?,
-            "tls" => {
-                self.tls.enabled = parse_bool(name, value)?;
-                self.tls.reset_cache();
-            }
+            "tls" => self.tls.set_enabled(parse_bool(name, value)?),
             "tls_insecure_skip_verify" => {
-                self.tls.insecure_skip_verify = parse_bool(name, value)?;
-                self.tls.reset_cache();
+                self.tls.set_insecure_skip_verify(parse_bool(name, value)?)
             }
             "tls_ca_file" | "tls_cert_file" | "tls_key_file" => {
-                let path = optional_text(value);
-                if let Some(p) = &path {
-                    // A file that cannot be read is a bad value now, not a failure later.
-                    if name == "tls_key_file" {
-                        crate::tls::load_key(name, p)?;
-                    } else {
-                        crate::tls::load_certs(name, p)?;
-                    }
-                }
-                match name {
-                    "tls_ca_file" => self.tls.ca_file = path,
-                    "tls_cert_file" => self.tls.cert_file = path,
-                    _ => self.tls.key_file = path,
-                }
-                self.tls.reset_cache();
+                self.tls.set_file(name, optional_text(value))?
             }
-            "tls_server_name" => {
-                let server_name = optional_text(value);
-                if let Some(n) = &server_name {
-                    rustls::pki_types::ServerName::try_from(n.as_str()).map_err(|e| {
-                        Error::InvalidArgument(format!("option {name}: {value:?}: {e}"))
-                    })?;
-                }
-                self.tls.server_name = server_name;
-                self.tls.reset_cache();
-            }
+            "tls_server_name" => self.tls.set_server_name(name, optional_text(value))?,
             _ => return Err(Error::InvalidArgument(format!("unknown option {name:?}"))),
         }
         Ok(())

@@ -81,11 +81,11 @@ fn parent_and_child_each_see_only_their_own_replies() {
     }
     // Each reading opens one connection of its own, counted in the next one.
     let before: Vec<u64> = nodes.iter().map(total_connections).collect();
-    let generation = elasticache::registry::generation();
+    let generation = elasticache::fork::generation();
     let ((), end) = fork_and_wait(
         Duration::from_secs(20),
         || {
-            let mut ok = elasticache::registry::generation() == generation + 1;
+            let mut ok = elasticache::fork::generation() == generation + 1;
             for i in 0..500 {
                 let k = format!("child:{i}");
                 ok &= c.set(k.as_bytes(), k.as_bytes(), 1, 0).is_ok();
@@ -116,7 +116,7 @@ fn parent_and_child_each_see_only_their_own_replies() {
         ChildEnd::Exited(0),
         "the child saw only its own replies"
     );
-    assert_eq!(elasticache::registry::generation(), generation);
+    assert_eq!(elasticache::fork::generation(), generation);
     // The parent kept its pooled connections; the child, writing keys on both
     // nodes, had to open its own: each node accepted the second reading's
     // connection plus at least one from the child. A child reusing the
@@ -136,8 +136,8 @@ fn parent_and_child_each_see_only_their_own_replies() {
 
 #[test]
 fn waiting_for_a_free_connection_is_not_the_nodes_fault() {
+    use elasticache::net::connect::ConnectOptions;
     use elasticache::pool::{NodeAddr, NodePool};
-    use elasticache::transport::ConnectOptions;
     let m = Memcached::start().unwrap();
     let pool = NodePool::new(
         NodeAddr {

@@ -9,8 +9,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use elasticache::cluster::registry;
 use elasticache::discovery::{self, Command, DiscoveryOptions, Node};
-use elasticache::registry;
 use elasticache::testkit::{ConfigEndpoint, Engine, LocalCluster, Memcached, Request, Variant};
 use elasticache::{Error, Status};
 

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use elasticache::client::Client;
 use elasticache::discovery::{self, Node};
+use elasticache::net::addr::set_test_resolver_override;
 use elasticache::options::Options;
 use elasticache::testkit::{ConfigEndpoint, LocalCluster, Memcached, Request};
-use elasticache::transport::set_test_resolver_override;
 use elasticache::{Error, Status};
 
 const TIMEOUT_MS: u64 = 300;

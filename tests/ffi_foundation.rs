@@ -212,7 +212,7 @@ fn config_accessors_and_index_out_of_range() {
 #[ignore = "run alone in a child process by the test below"]
 fn probe_atfork_registered_before_any_call() {
     assert!(
-        elasticache::registry::atfork_registered(),
+        elasticache::cluster::registry::atfork_registered(),
         "the fork handler is not registered before the first library call"
     );
 }
@@ -242,10 +242,7 @@ fn fork_child_gets_a_new_generation() {
     let before = elasticache_fork_generation();
     let ((), end) = elasticache::testkit::fork_and_wait(
         std::time::Duration::from_secs(10),
-        || {
-            elasticache_fork_generation() == before + 1
-                && elasticache::registry::fork_child_runs() >= 1
-        },
+        || elasticache_fork_generation() == before + 1 && elasticache::fork::child_runs() >= 1,
         || {},
     );
     assert_eq!(

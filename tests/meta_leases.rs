@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use elasticache::client::Client;
 use elasticache::error::Error;
-use elasticache::meta::LeaseState;
 use elasticache::testkit::Memcached;
+use elasticache::LeaseState;
 use meta_common::{addrs, client, FakeNode};
 
 fn one_server() -> (Memcached, Client) {

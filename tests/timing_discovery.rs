@@ -6,9 +6,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use elasticache::client::Client;
+use elasticache::cluster::registry;
 use elasticache::discovery::{self, Node};
 use elasticache::options::Options;
-use elasticache::registry;
 use elasticache::testkit::{ConfigEndpoint, LocalCluster, Request};
 use elasticache::Status;
 

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use elasticache::cluster::registry;
 use elasticache::discovery::{self, Config, Node};
-use elasticache::registry;
 use elasticache::testkit::{ConfigEndpoint, LocalCluster, Request};
 use elasticache::{Error, Status};
 

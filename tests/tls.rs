@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use elasticache::client::Client;
 use elasticache::discovery;
+use elasticache::net::addr::set_test_resolver_override;
 use elasticache::options::Options;
 use elasticache::protocol::StoreCommand;
 use elasticache::testkit::tls::{TlsConfigEndpoint, TlsMemcached};
 use elasticache::testkit::{fork_and_wait, ChildEnd, Memcached};
-use elasticache::transport::set_test_resolver_override;
 use elasticache::{Error, Status};
 
 mod tls_common;

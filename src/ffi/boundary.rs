@@ -204,7 +204,7 @@ pub unsafe fn server_list(
         .map(|i| {
             // SAFETY: `servers` holds n pointers per the caller's contract.
             let s = unsafe { c_str(*servers.add(i), "servers[i]")? };
-            let (host, port) = crate::transport::split_host_port(s)
+            let (host, port) = crate::net::addr::split_host_port(s)
                 .map_err(|e| Error::InvalidArgument(format!("servers[{i}]: {e}")))?;
             let weight = if weights.is_null() {
                 1

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::boundary::{c_str, call, call_infallible, non_null, write_out};
 use super::options::elasticache_options;
-use crate::discovery::Config;
+use crate::cluster::discovery::Config;
+use crate::cluster::registry;
 use crate::error::Error;
-use crate::registry;
 
 /// A cluster configuration: version and nodes. Immutable; safe to read from
 /// many threads; free once with `elasticache_config_free`.

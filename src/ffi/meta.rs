@@ -6,7 +6,7 @@ use super::boundary::{bytes, call, call_infallible, non_null, write_out};
 use super::client::elasticache_client;
 use crate::client::Lease;
 use crate::error::{Error, Result};
-use crate::meta::LeaseState;
+use crate::protocol::meta::LeaseState;
 
 /// What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
 #[allow(non_camel_case_types)]

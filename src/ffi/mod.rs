@@ -73,5 +73,5 @@ pub extern "C" fn elasticache_version() -> *const c_char {
 /// can check that the handler is in place, including in static links.
 #[no_mangle]
 pub extern "C" fn elasticache_fork_generation() -> u64 {
-    call_infallible(0, crate::registry::generation)
+    call_infallible(0, crate::fork::generation)
 }

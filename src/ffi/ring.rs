@@ -6,8 +6,8 @@ use std::ffi::{c_char, CString};
 use super::boundary::{bytes, call, call_infallible, non_null, server_list, write_out};
 use super::options::elasticache_options;
 use crate::error::Error;
+use crate::net::addr::join_host_port;
 use crate::ring::Ring;
-use crate::transport::join_host_port;
 
 /// A placement ring over a fixed list of servers (see `elasticache_ring_new`).
 /// Immutable once built: lookups may run from many threads at once; free it

@@ -14,10 +14,10 @@
 
 use std::sync::Arc;
 
-use super::client_meta::{check_meta_key, meta_error, read_meta, NO_META};
+use super::meta::{check_meta_key, meta_error, read_meta, NO_META};
 use super::{Client, Item};
 use crate::error::{Error, Result};
-use crate::meta::{self, Code, Dialect, LeaseState, Request};
+use crate::protocol::meta::{self, Code, Dialect, LeaseState, Request};
 use crate::pool::NodePool;
 use crate::protocol;
 

@@ -1,4 +1,6 @@
-//! A lock that a `fork()` child can reset.
+//! Fork handling shared by every layer: the fork generation (bumped in each
+//! child) that tells holders of sockets, locks and TLS sessions to start over,
+//! and a lock that a `fork()` child can reset.
 //!
 //! The registry's lock is taken by the `pthread_atfork` prepare handler and
 //! must be released in both processes afterwards. A parking_lot mutex can only
@@ -11,7 +13,33 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+#[cfg(feature = "testkit")]
+static CHILD_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// The fork generation: 0 in the process that loaded the library, +1 in a child
+/// after each `fork()`. Anything holding sockets remembers the generation it
+/// opened them in and abandons them when this differs.
+#[inline]
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Called by the `pthread_atfork` child handler (async-signal-safe: atomics only).
+pub(crate) fn child_started() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    #[cfg(feature = "testkit")]
+    CHILD_RUNS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// How many times the fork child handler has run in this process's ancestry
+/// (proof for tests that the handler is registered).
+#[cfg(feature = "testkit")]
+pub fn child_runs() -> u64 {
+    CHILD_RUNS.load(Ordering::Acquire)
+}
 
 /// A mutual-exclusion lock over `T` with fork hooks.
 pub struct ForkLock<T> {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::pool::{Conn, NodePool};
+use crate::pool::{Conn, NodePool, PooledConn};
 use crate::protocol::{self, Parse, Reply};
 
 /// Bytes one drain of a polled connection reads before the others get their
@@ -73,6 +73,7 @@ pub fn match_value<'k>(
 }
 
 /// The result for one requested key of [`match_get_replies`].
+#[cfg(feature = "testkit")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOutcome {
     /// The reply at this index (in the replies given) is this key's value.
@@ -89,6 +90,7 @@ pub enum KeyOutcome {
 /// Used by the client reply by reply (through [`match_value`]) and by the
 /// fuzz target, whose invariants are: a hit's reply names its key, no reply
 /// is used twice, and replies in request order never give `Protocol`.
+#[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub fn match_get_replies(requested: &[&[u8]], replies: &[&[u8]]) -> Vec<KeyOutcome> {
     let mut out = vec![KeyOutcome::Miss; requested.len()];
@@ -134,7 +136,7 @@ pub struct Cursor {
 /// One node's share of a multi-key call.
 pub(crate) struct Batch<'a> {
     pub(crate) node: &'a NodePool,
-    pub(crate) conn: Option<Conn>,
+    pub(crate) conn: Option<PooledConn>,
     pub(crate) cursor: Cursor,
     sent: usize,
     done: bool,
@@ -177,8 +179,8 @@ pub(crate) fn open_batches<'a>(
         });
     }
     if !to_connect.is_empty() {
-        let targets: Vec<&NodePool> = to_connect.iter().map(|&i| batches[i].node).collect();
-        let streams = crate::connect::connect_all(&targets);
+        let targets: Vec<_> = to_connect.iter().map(|&i| batches[i].node.target()).collect();
+        let streams = crate::net::connect::connect_all(&targets);
         for (&i, r) in to_connect.iter().zip(streams) {
             let b = &mut batches[i];
             match b.node.connected(r) {
@@ -287,7 +289,7 @@ pub(crate) fn run_batches<T>(
                 b.node.record_success();
             }
             Some(e) => {
-                let stale = conn.as_ref().is_some_and(Conn::failed_stale);
+                let stale = conn.as_ref().is_some_and(|c| c.failed_stale());
                 if let Some(c) = conn {
                     b.node.discard(c);
                 }

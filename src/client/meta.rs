@@ -18,7 +18,7 @@ use parking_lot::RwLock;
 
 use super::{unexpected, Client, Item};
 use crate::error::{Error, Result};
-use crate::meta::{self, Code, Dialect, Request};
+use crate::protocol::meta::{self, Code, Dialect, Request};
 use crate::pool::{Conn, NodePool};
 use crate::protocol::{self, Reply, StoreCommand};
 

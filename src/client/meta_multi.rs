@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::client_meta::{check_meta_key, encode_ms, meta_error, read_meta, NO_META};
+use super::meta::{check_meta_key, encode_ms, meta_error, read_meta, NO_META};
 use super::{Client, MultiGet, Slot};
 use crate::error::{Error, Result};
-use crate::meta::{self, Code, Dialect, Request};
+use crate::protocol::meta::{self, Code, Dialect, Request};
 use crate::pool::NodePool;
 use crate::protocol::StoreCommand;
 

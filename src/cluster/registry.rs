@@ -21,42 +21,25 @@
 //! and either the endpoint answering from another address or every known
 //! node dead.
 //!
-//! Fork safety: a `pthread_atfork` child handler bumps [`generation`]. The
+//! Fork safety: a `pthread_atfork` child handler bumps [`fork::generation`]. The
 //! registry notices a new generation on its next use and starts over with an
 //! empty map, leaking (never closing, never using) whatever the parent had,
 //! including locks another parent thread may have held at the moment of fork.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::forklock::{ForkGuard, ForkLock};
-
-use crate::discovery::{self, Command, Config, DiscoveryOptions};
+use super::discovery::{self, Command, Config, DiscoveryOptions};
 use crate::error::{Error, Result};
-use crate::transport;
+use crate::fork::{self, generation, ForkGuard, ForkLock};
+use crate::net::addr;
 
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
-static FORK_CHILD_RUNS: AtomicU64 = AtomicU64::new(0);
-
-/// The fork generation: 0 in the process that loaded the library, +1 in a child
-/// after each `fork()`. Anything holding sockets remembers the generation it
-/// opened them in and abandons them when this differs.
-#[inline]
-pub fn generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
-}
-
-/// How many times the fork child handler has run in this process's ancestry
-/// (proof for tests that the handler is registered).
-pub fn fork_child_runs() -> u64 {
-    FORK_CHILD_RUNS.load(Ordering::Acquire)
-}
 
 // The registry lock is held across fork (taken in `prepare`, released in both
 // processes) so a child never inherits it locked by a thread that no longer
@@ -71,8 +54,7 @@ extern "C" fn atfork_parent() {
 }
 
 extern "C" fn atfork_child() {
-    GENERATION.fetch_add(1, Ordering::AcqRel);
-    FORK_CHILD_RUNS.fetch_add(1, Ordering::AcqRel);
+    fork::child_started();
     // SAFETY: taken by atfork_prepare in the parent before the fork.
     unsafe { REGISTRY.release_after_fork() };
 }
@@ -100,6 +82,7 @@ fn register_atfork_at_load() {
     ensure_atfork();
 }
 
+#[cfg(feature = "testkit")]
 /// Whether the fork handler is registered (by the constructor or lazily).
 pub fn atfork_registered() -> bool {
     ATFORK_REGISTERED.load(Ordering::Acquire)
@@ -312,7 +295,7 @@ impl Cluster {
                 ..opts.clone()
             };
             let command = self.state.lock().command;
-            let endpoint = transport::join_host_port(host, *port);
+            let endpoint = addr::join_host_port(host, *port);
             if let Ok(found) = discovery::discover(&endpoint, &strict, command) {
                 if found.command.is_some() {
                     return self.apply_result(Ok(found), Source::Node, false);
@@ -444,8 +427,8 @@ static REGISTRY: ForkLock<Option<Registry>> = ForkLock::new(None);
 
 /// Normalise an endpoint string to the `host:port` key the cache uses.
 pub fn endpoint_key(endpoint: &str) -> Result<String> {
-    let (host, port) = transport::split_host_port(endpoint)?;
-    Ok(transport::join_host_port(&host.to_ascii_lowercase(), port))
+    let (host, port) = addr::split_host_port(endpoint)?;
+    Ok(addr::join_host_port(&host.to_ascii_lowercase(), port))
 }
 
 /// The cache entry for `endpoint` discovered over plain text with default
@@ -525,7 +508,7 @@ mod tests {
             &cluster("key-test.example:11211").unwrap()
         ));
         let mut tls = opts();
-        tls.connect.tls = Some(crate::tls::TlsOptions::default().connector());
+        tls.connect.tls = Some(crate::net::tls::TlsOptions::default().connector());
         tls.tls_identity = "server_name=a".into();
         let mut other_name = tls.clone();
         other_name.tls_identity = "server_name=b".into();
