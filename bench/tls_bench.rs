@@ -1,7 +1,7 @@
 //! TLS against plain TCP on the same memcached (one process, a TLS and a plain
 //! listener): single-key get and a 100-key multi-get, as ratios.
 //!
-//! `cargo run --release --example tls_bench [ROUNDS]`
+//! `cargo run --release --features testkit --example tls_bench [ROUNDS]`
 
 use std::time::{Duration, Instant};
 

@@ -90,7 +90,7 @@ echo "bench: discovery cold start"
 # The project's own emulated configuration endpoint (elasticache::testkit, run
 # by examples/local_cluster) when this tree has it; else bench/cfg_endpoint.py.
 EP=""
-if [ -f examples/local_cluster.rs ] && cargo build --release --quiet --example local_cluster; then
+if [ -f examples/local_cluster.rs ] && cargo build --release --quiet --features testkit --example local_cluster; then
     mkfifo "$WORK/lc.in"
     target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
     pids+=($!)
@@ -132,7 +132,7 @@ fi
 echo "bench: TLS against plain TCP on the same server (bench/tls_bench.rs)"
 TLS_OUT=$WORK/tls.txt
 rounds=$($PY -c "print(max(1000, int(20000 * float('$BENCH_SCALE'))))")
-cargo run --release --quiet --example tls_bench "$rounds" 2>&1 | tee "$TLS_OUT" ||
+cargo run --release --quiet --features testkit --example tls_bench "$rounds" 2>&1 | tee "$TLS_OUT" ||
     echo "bench: tls_bench failed" | tee -a "$TLS_OUT"
 
 END=$(date +%s)

@@ -13,7 +13,7 @@ ECCTL=./examples/c/ecctl
 NODES=${NODES:-3}
 [ -x "$ECCTL" ] || { echo "demo: $ECCTL is missing: run 'make all' first" >&2; exit 1; }
 
-cargo build --release --quiet --example local_cluster
+cargo build --release --quiet --features testkit --example local_cluster
 BIN=target/release/examples/local_cluster
 
 step() { printf '\n== %s\n' "$*"; }

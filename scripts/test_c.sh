@@ -14,7 +14,7 @@ OUT=target/ctests
 mkdir -p "$OUT"
 WARN="-std=c11 -Wall -Wextra -Wpedantic -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L"
 
-cargo build --release --quiet --example local_cluster
+cargo build --release --quiet --features testkit --example local_cluster
 coproc LC { exec target/release/examples/local_cluster --nodes 1 2>&1; }
 lc_pid=$LC_PID
 exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/require.sh
 source scripts/require.sh
 E=./examples/c/ecctl
-cargo build --release --quiet --example local_cluster || exit 1
+cargo build --release --quiet --features testkit --example local_cluster || exit 1
 
 coproc LC { exec target/release/examples/local_cluster --nodes 3 2>&1; }
 LC_PID_SAVED=$LC_PID
