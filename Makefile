@@ -60,13 +60,14 @@ bench: deps all
 bench-ring: deps lib
 	bash bench/ring.sh
 
-# Coverage-guided fuzzing of the discovery and memcached reply parsers (cargo
-# fuzz + libFuzzer), FUZZ_SECONDS per target, then the corpus is minimized.
+# Coverage-guided fuzzing of the discovery and memcached reply parsers and the
+# multi-get reply matcher (cargo fuzz + libFuzzer), FUZZ_SECONDS per target,
+# then the corpus is minimized.
 # Crashes land in fuzz/artifacts/<target>/: commit them with the fix, `cargo
 # test` (tests/fuzz_corpus.rs) replays corpus and crashes. Uses the nightly
 # toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= discovery_reply memcached_reply
+FUZZ_TARGETS ?= discovery_reply memcached_reply multiget_match
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then tc=+nightly; else tc=; export RUSTC_BOOTSTRAP=1; fi; \
