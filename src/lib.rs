@@ -12,8 +12,10 @@
 pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod hash;
+pub mod metrics;
 pub mod options;
 pub mod pool;
 pub mod protocol;

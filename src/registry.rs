@@ -219,6 +219,11 @@ impl Cluster {
                     None => false,
                 };
                 if !keep_old {
+                    crate::events::config_changed(
+                        &self.endpoint,
+                        st.config.as_deref(),
+                        &found.config,
+                    );
                     st.config = Some(Arc::new(found.config));
                 }
                 st.config.clone().ok_or_else(|| Error::NoServers {
@@ -226,6 +231,7 @@ impl Cluster {
                 })
             }
             Err(e) => {
+                crate::events::refresh_failed(&self.endpoint, &e);
                 st.last_failure = Some((Instant::now(), e.clone()));
                 Err(e)
             }
@@ -283,10 +289,14 @@ fn lock_registry(gen: u64) -> parking_lot::MutexGuard<'static, Option<Registry>>
 
 /// The cached configuration for `endpoint`, discovering on the first call.
 pub fn get_or_discover(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
-    cluster(endpoint)?.get_or_discover(opts)
+    let r = cluster(endpoint).and_then(|c| c.get_or_discover(opts));
+    crate::events::dispatch_pending();
+    r
 }
 
 /// Re-discover `endpoint` now (see [`Cluster::refresh`]).
 pub fn refresh(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
-    cluster(endpoint)?.refresh(opts)
+    let r = cluster(endpoint).and_then(|c| c.refresh(opts));
+    crate::events::dispatch_pending();
+    r
 }

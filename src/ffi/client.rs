@@ -17,7 +17,7 @@ use crate::protocol::StoreCommand;
 /// may be called concurrently on one client. Free with `elasticache_client_free`
 /// once no call is running on it.
 #[allow(non_camel_case_types)]
-pub struct elasticache_client(Client);
+pub struct elasticache_client(pub(crate) Client);
 
 /// A value read from the cache: bytes, flags and cas id. Owned by the caller,
 /// freed with `elasticache_value_free`. Immutable; safe to read from many threads.

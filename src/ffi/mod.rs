@@ -11,6 +11,8 @@
 pub mod boundary;
 pub mod client;
 pub mod config;
+pub mod events;
+pub mod metrics;
 pub mod options;
 pub mod ring;
 
