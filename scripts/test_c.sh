@@ -45,6 +45,8 @@ done
 if command -v valgrind >/dev/null; then
     run "client_api (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/client_api.shared"
+    run "events (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/events.shared"
 fi
 # `make install` into a scratch prefix, then build against it through pkg-config
 # alone, as a C user would.
