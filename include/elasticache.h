@@ -18,6 +18,47 @@
 
 
 /*
+ What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
+ */
+enum elasticache_lease_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   No value; this caller holds the lease: compute the value and store it
+   with `elasticache_set`. (Also every miss on a node without the meta
+   protocol: see `elasticache_lease_protected`.)
+   */
+  ELASTICACHE_LEASE_STATE_MISS = 0,
+  /*
+   No value; another caller holds the lease: wait and ask again, or
+   compute without storing.
+   */
+  ELASTICACHE_LEASE_STATE_WAIT = 1,
+  /*
+   A value to use; nothing to do.
+   */
+  ELASTICACHE_LEASE_STATE_HIT = 2,
+  /*
+   A value to use (close to expiry, or stale after an invalidate), and
+   this caller won the right to recompute and store it.
+   */
+  ELASTICACHE_LEASE_STATE_REFRESH = 3,
+  /*
+   A stale value while another caller recomputes it.
+   */
+  ELASTICACHE_LEASE_STATE_STALE = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum elasticache_lease_state elasticache_lease_state;
+#else
+typedef uint32_t elasticache_lease_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Status codes returned by every C function. The numbers are part of the ABI:
  they never change and are never reused.
  */
@@ -177,6 +218,12 @@ typedef struct elasticache_client elasticache_client;
  many threads; free once with `elasticache_config_free`.
  */
 typedef struct elasticache_config elasticache_config;
+
+/*
+ The answer of `elasticache_get_or_lease`: a state and maybe a value.
+ Owned by the caller, freed with `elasticache_lease_free`. Immutable.
+ */
+typedef struct elasticache_lease elasticache_lease;
 
 /*
  A snapshot of every node's counters, taken by `elasticache_client_metrics`.
@@ -957,6 +1004,121 @@ uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *use
 const char *elasticache_event_kind_str(uint32_t kind);
 
 /*
+ Read `key` and take a lease when it is missing or when its remaining TTL
+ is below `recache_before` seconds (0: never early), in one round trip to a
+ node with memcached's meta protocol (1.6.10+). The lease lasts
+ `lease_ttl` seconds (1 to 2592000); a holder that never stores lets the
+ next caller take it after that. `*out` receives the answer (free it with
+ `elasticache_lease_free`). On older engines this is a plain get, said once
+ per node on stderr (`elasticache_lease_protected` is false).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
+ */
+uint32_t elasticache_get_or_lease(const elasticache_client *client,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  uint32_t lease_ttl,
+                                  uint32_t recache_before,
+                                  elasticache_lease **out);
+
+/*
+ Mark `key` stale instead of deleting it (`md <key> I`): lease readers get
+ the old value and one of them refreshes it. `ttl` (seconds, 0: keep the
+ item's) bounds how long the stale value lives. NOT_FOUND on a miss. On a
+ node without the meta protocol this is a delete.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes.
+ */
+uint32_t elasticache_invalidate(const elasticache_client *client,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint32_t ttl);
+
+/*
+ The lease's state (MISS for NULL).
+
+ # Safety
+ `lease` NULL or live.
+ */
+elasticache_lease_state elasticache_lease_get_state(const elasticache_lease *lease);
+
+/*
+ Whether the lease carries a value (HIT, REFRESH, STALE).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_has_value(const elasticache_lease *lease);
+
+/*
+ The value's bytes (valid until `elasticache_lease_free`; NULL without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+const uint8_t *elasticache_lease_data(const elasticache_lease *lease);
+
+/*
+ The value's length (0 without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+size_t elasticache_lease_len(const elasticache_lease *lease);
+
+/*
+ The value's flags (0 without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+uint32_t elasticache_lease_flags(const elasticache_lease *lease);
+
+/*
+ The value's cas id (0 without a value, or on a node without the meta protocol).
+
+ # Safety
+ `lease` NULL or live.
+ */
+uint64_t elasticache_lease_cas(const elasticache_lease *lease);
+
+/*
+ Whether the value was invalidated (`elasticache_invalidate`).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_stale(const elasticache_lease *lease);
+
+/*
+ False when the node has no meta protocol and this was a plain get (then
+ every caller that misses gets MISS: no stampede protection).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_protected(const elasticache_lease *lease);
+
+/*
+ The item's remaining TTL in seconds: -1 for none, -2 when unknown (NULL,
+ or a node without the meta protocol).
+
+ # Safety
+ `lease` NULL or live.
+ */
+int64_t elasticache_lease_ttl(const elasticache_lease *lease);
+
+/*
+ Free a lease answer. NULL is accepted and ignored.
+
+ # Safety
+ `lease` NULL or from `elasticache_get_or_lease`, freed once.
+ */
+void elasticache_lease_free(elasticache_lease *lease);
+
+/*
  Take a snapshot of the client's per-node counters. `*out` receives a
  result to free with `elasticache_metrics_free`.
 
@@ -1041,6 +1203,10 @@ uint32_t elasticache_options_new(elasticache_options **out);
  `serverless` (true/false) [false]: the endpoint is an ElastiCache
  Serverless cache, used as one TLS node without discovery (implies `tls`;
  also detected under `tls` when the endpoint knows no discovery command).
+ `binary_keys` (true/false) [false]: keys of 1 to 186 bytes with
+ whitespace or control bytes are sent base64-encoded in meta commands to
+ nodes with memcached 1.6.10+ (stored under the raw bytes, as pylibmc's
+ binary protocol does); elsewhere such keys stay BAD_KEY.
  A file option is read when set: a missing or unparsable file is refused.
  An empty value unsets a text option.
  An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.

@@ -30,14 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 # Known differences: test id -> why it still fails against us. Keep it short.
-KNOWN = {
-    "tests/test_client.py::ClientTests::test_zerokey":
-        "binary=True with the key '\\x00\\x01': needs meta-protocol binary keys from the core "
-        "(in progress); the text protocol cannot carry control bytes in a key",
-    "tests/test_client.py::ClientTests::test_utf8_encoding":
-        "binary=True with a key containing spaces: needs meta-protocol binary keys from the core "
-        "(in progress); the text protocol cannot carry a space in a key",
-}
+KNOWN = {}
 
 # Needs memcached at pylibmc's default address 127.0.0.1:11211 (it calls
 # autoconf.elasticache() without an address).

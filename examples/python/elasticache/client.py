@@ -17,6 +17,7 @@ import zlib
 
 from . import _native as n
 from . import behaviors as _bh
+from ._meta import LeaseMixin
 from .exceptions import (
     BadKeyProvided,
     CacheMiss,
@@ -32,6 +33,23 @@ from .servers import split_server as _split_server
 from .servers import translate_server_spec  # noqa: F401 - pylibmc.client's name
 
 ffi, lib, NULL = n.ffi, n.lib, n.NULL
+
+# cffi parses a C type string the first time it meets it, and keeps a few
+# references to small ints from it: parse every type the calls use at import,
+# so that no call changes a refcount (pylibmc's own test_refcounts checks it).
+for _t in ("char **", "char *[]", "char[]", "elasticache_client *", "elasticache_client **",
+           "elasticache_config **", "elasticache_lease **", "elasticache_multi **",
+           "elasticache_options **", "elasticache_stats **", "elasticache_value **", "size_t *",
+           "size_t[]", "uint16_t *", "uint32_t *", "uint32_t[]", "uint64_t *", "uint64_t[]",
+           "uintptr_t", "uintptr_t *", "uintptr_t[]"):
+    ffi.typeof(_t)
+# ABI mode resolves (and parses the type of) each function on first use: all now.
+for _t in dir(lib):
+    try:
+        getattr(lib, _t)
+    except AttributeError:  # declared, but absent from an older library
+        pass
+del _t
 
 FLAG_PICKLE = 1
 FLAG_INTEGER = 2
@@ -183,7 +201,7 @@ _LIBMEMCACHED_STATS = frozenset((
 _UNSET = 0xFFFFFFFF  # a per-key status the library did not write
 
 
-class Client:
+class Client(LeaseMixin):
     """A memcached client with pylibmc's interface.
 
     `Client(["10.0.0.1:11211", "10.0.0.2:11211"], behaviors={"ketama": True})`
@@ -201,7 +219,7 @@ class Client:
         self.addresses = list(servers)
         if not self.addresses:
             raise Error("empty server list")
-        self.binary = binary  # accepted and ignored: the text protocol is always used
+        self.binary = binary  # keys text cannot carry go as meta-protocol binary keys
         self.endpoint = None
         self._ignore_cluster_errors = False
         self.ignore_exc = bool(ignore_exc)
@@ -249,6 +267,10 @@ class Client:
     def _build(self):
         eff = _bh.effective(self._set)
         opts = _bh.to_options(eff)
+        if self.binary:
+            # pylibmc's binary protocol carries any key bytes; we carry the
+            # keys text cannot through the meta protocol's base64 keys.
+            opts["binary_keys"] = "true"
         if self.endpoint is not None:
             opts["ignore_cluster_errors"] = "true" if self._ignore_cluster_errors else "false"
         opts.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in self._extra_options.items()})

@@ -11,6 +11,7 @@ import pylibmc
 import pytest
 
 import elasticache
+from conftest import wait_child
 
 
 def outcome(fn):
@@ -153,10 +154,10 @@ def test_bad_keys_raise_and_client_keeps_working(mc, key):
         *([lambda: mc.get_multi(["ok", key])] if too_long else []),  # else skipped, as pylibmc (#19)
         lambda: mc.delete_multi([key]), lambda: mc.server_for_key(key),
     ]
+    assert issubclass(elasticache.BadKeyProvided, elasticache.Error)
     for call in calls:
         with pytest.raises(expected):
             call()
-        assert isinstance(elasticache.BadKeyProvided(), elasticache.Error)
         # The next call on the same client works (pylibmc broke here).
         assert mc.set("after", "fine") is True
         assert mc.get("after") == "fine"
@@ -180,14 +181,13 @@ def test_empty_key_raises_and_the_client_stays_usable(mc):
 
 
 def test_exceptions_have_pylibmc_names_and_codes():
-    names = {name for name, _ in pylibmc.exceptions if True} if hasattr(pylibmc, "exceptions") else set()
     import _pylibmc
 
+    assert len(_pylibmc.exceptions) > 20
     for name, exc in _pylibmc.exceptions:
         ours = getattr(elasticache, name)
         assert issubclass(ours, elasticache.Error), name
         assert getattr(ours, "retcode", None) == getattr(exc, "retcode", None), name
-    assert names is not None
     assert elasticache.MemcachedError is elasticache.Error
     assert issubclass(elasticache.Timeout, elasticache.ConnectionError)
 
@@ -370,20 +370,22 @@ def test_errors_against_a_dead_server():
     c = elasticache.Client([f"127.0.0.1:{port}"], behaviors={"connect_timeout": 200})
     with pytest.raises(elasticache.ConnectionError):
         c.get("a")
-    with pytest.raises(elasticache.Error):
+    with pytest.raises(elasticache.ConnectionError):
         c.set("a", 1)
     with pytest.raises(elasticache.SomeErrors):
         c.get_stats()
     with pytest.raises(elasticache.SomeErrors):
         c.flush_all()
-    with pytest.raises(elasticache.Error) as info:
+    # By now the node has failed often enough (failure_limit) to be marked dead.
+    with pytest.raises(elasticache.ServerDown) as info:
         c.set_multi({"a": 1, "b": 2})
     assert sorted(info.value.failed) == ["a", "b"]
-    with pytest.raises(elasticache.Error) as info:
+    with pytest.raises(elasticache.ServerDown) as info:
         c.get_multi(["a", "b"])
     assert info.value.results == {}
 
 
+@pytest.mark.timing
 def test_calls_release_the_gil():
     """A call blocked on a silent server must not stop other threads."""
     silent = socket.socket()
@@ -403,7 +405,7 @@ def test_calls_release_the_gil():
     t.start()
     started = time.monotonic()
     try:
-        with pytest.raises(elasticache.Error):
+        with pytest.raises(elasticache.Timeout):
             c.get("k")
     finally:
         stop.set()
@@ -428,7 +430,8 @@ def test_threads_share_one_client(flushed):
                     batch = {f"t{t}:m{i}:{j}": j for j in range(20)}
                     assert c.set_multi(batch) == []
                     assert c.get_multi(list(batch)) == batch
-            assert c.incr(f"t{t}:0:n", 1) if c.add(f"t{t}:0:n", 0) else True
+            assert c.add(f"t{t}:0:n", 0) is True  # each thread's own fresh key
+            assert c.incr(f"t{t}:0:n", 1) == 1
         except Exception as e:  # collected for the main thread
             errors.append(repr(e))
 
@@ -460,7 +463,8 @@ def test_fork_parent_and_child_each_see_their_own_replies(flushed):
     for i in range(300):
         if c.set(f"parent:{i}", -i) is not True or c.get(f"parent:{i}") != -i:
             bad += 1
-    _, status = os.waitpid(pid, 0)
+    status = wait_child(pid, 20)
+    assert os.WIFEXITED(status), f"the child did not exit: wait status {status}"
     assert os.WEXITSTATUS(status) == 0
     assert bad == 0
     assert c.get("child:299") == 299 and c.get("parent:299") == -299
