@@ -175,6 +175,12 @@ impl Client {
     /// ElastiCache Serverless (the `serverless` option, or detected) is one TLS
     /// node: no ring, no refresh.
     pub fn from_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
+        let r = Client::from_endpoint_inner(endpoint, opts);
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn from_endpoint_inner(endpoint: &str, opts: Options) -> Result<Client> {
         opts.check()?;
         if opts.serverless {
             let (host, port) = crate::transport::split_host_port(endpoint)?;
@@ -280,13 +286,17 @@ impl Client {
     fn topology(&self) -> Result<Arc<Topology>> {
         let st = self.state();
         if st.fork_gen != registry::generation() {
-            return Ok(self.after_fork(st));
+            let t = self.after_fork(st);
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         let t = st.topo.read().clone();
         // NEVER (a fixed server list with no ejected node) needs no clock read.
         let next = self.next_check_ms.load(Ordering::Acquire);
         if next != NEVER && self.now_ms() >= next {
-            return Ok(self.maintain());
+            let t = self.maintain();
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         Ok(t)
     }
@@ -298,6 +308,7 @@ impl Client {
     /// never taken.
     #[cold]
     fn after_fork(&self, old: &State) -> Arc<Topology> {
+        crate::events::fork_detected(registry::generation());
         // SAFETY: the old topology is read without its lock (see above). A
         // writer interrupted by the fork has either stored the new Arc or not;
         // both are live, since the old one is dropped only after the store.
@@ -414,7 +425,7 @@ impl Client {
         let revived = current
             .nodes
             .iter()
-            .fold(false, |acc, n| n.revive_if_due() | acc);
+            .fold(false, |acc, n| crate::events::revive_if_due(n) | acc);
         let ejected_now = current.nodes.iter().any(|n| n.is_ejected());
         for n in &current.nodes {
             if let Some(until) = n.ejected_until() {
@@ -493,6 +504,12 @@ impl Client {
     /// Re-discover now (through the shared node cache) and apply a changed
     /// list; ejected nodes stay scheduled for revival.
     pub fn refresh(&self) -> Result<()> {
+        let r = self.refresh_inner();
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn refresh_inner(&self) -> Result<()> {
         let t = self.topology()?;
         let Some(cluster) = &t.cluster else {
             return Ok(());
@@ -506,8 +523,9 @@ impl Client {
 
     /// A node failed: count it (ejecting it at the limit) and ask for an early
     /// refresh, so a replaced node is learnt about while the client runs.
-    fn node_failed(&self, node: &NodePool) {
+    fn node_failed(&self, node: &NodePool, why: &Error) {
         if node.record_failure(self.opts.failure_limit, self.opts.retry_timeout) {
+            crate::events::node_ejected(node, why, self.opts.retry_timeout);
             self.schedule_check(0);
         }
         let refreshing =
@@ -520,6 +538,16 @@ impl Client {
                 self.schedule_check(soon);
             }
         }
+        crate::events::dispatch_pending();
+    }
+
+    /// Each current node's client-side counters (see [`crate::metrics`]).
+    pub fn node_metrics(&self) -> Result<Vec<crate::metrics::NodeSnapshot>> {
+        let t = self.topology()?;
+        Ok(t.nodes
+            .iter()
+            .map(|n| crate::metrics::snapshot(n))
+            .collect())
     }
 
     /// The labels (`host:port`) of the current nodes, in ring order.
@@ -589,11 +617,27 @@ impl Client {
         let i = t.ring.owner(key).ok_or_else(|| no_servers(t))?;
         let node = &t.nodes[i];
         if node.is_ejected() {
+            node.metrics().refused();
             return Err(Error::ServerDead {
                 addr: node.label().to_string(),
             });
         }
         Ok(node)
+    }
+
+    /// [`Client::exchange_untimed`], counted in the node's metrics.
+    #[inline]
+    fn exchange<T>(
+        &self,
+        node: &NodePool,
+        op: &'static str,
+        f: impl FnMut(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let timer = crate::metrics::Timer::start();
+        let r = self.exchange_untimed(node, op, f);
+        node.metrics()
+            .record(timer, crate::metrics::Outcome::of(&r));
+        r
     }
 
     /// Run one request/reply exchange on `node`, keeping the connection when it
@@ -603,7 +647,7 @@ impl Client {
     /// node restarted since it was pooled): the node's idle connections are
     /// dropped, nothing is counted against it, and an operation that may run
     /// twice (see [`retry_safe`]) runs again once on a new connection.
-    fn exchange<T>(
+    fn exchange_untimed<T>(
         &self,
         node: &NodePool,
         op: &'static str,
@@ -620,7 +664,7 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => {
                     if e.node_failed {
-                        self.node_failed(node);
+                        self.node_failed(node, &e.error);
                     }
                     return Err(e.error);
                 }
@@ -643,7 +687,7 @@ impl Client {
                 Err(e) => {
                     if e.is_node_failure() {
                         node.discard(conn);
-                        self.node_failed(node);
+                        self.node_failed(node, &e);
                     } else {
                         node.record_success();
                         node.checkin(conn);
@@ -681,7 +725,11 @@ impl Client {
             return self.binary_get(key, with_cas);
         }
         let op = if with_cas { "gets" } else { "get" };
-        self.keyed(key, op, |conn, label| {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        let node = self.owner(&t, key)?;
+        let label = node.label();
+        let r = self.exchange(node, op, |conn| {
             protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
             conn.flush().map_err(|e| Error::io(label, op, e))?;
             let mut found = None;
@@ -703,7 +751,12 @@ impl Client {
                 other => Err(unexpected(label, op, other)),
             })?;
             Ok(found)
-        })
+        });
+        if let Ok(found) = &r {
+            node.metrics()
+                .add_reads(found.is_some() as u64, found.is_none() as u64);
+        }
+        r
     }
 
     /// `set`, `add`, `replace`, `append`, `prepend` or `cas` (with `cas_id`).
@@ -944,7 +997,7 @@ impl Client {
             op,
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| match reply {
                 Reply::Value {
                     key,
@@ -1004,6 +1057,9 @@ impl Client {
                 other => Err(unexpected(label, op, other)),
             },
         );
+        for b in &batches {
+            crate::metrics::count_reads(b.node.metrics(), &b.cursor.keys, &results);
+        }
         MultiGet {
             data,
             entries: results,
@@ -1053,7 +1109,7 @@ impl Client {
             op,
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, op, reply));
@@ -1094,7 +1150,7 @@ impl Client {
             "delete",
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, "delete", reply));
@@ -1148,6 +1204,7 @@ impl Client {
             }
             match t.ring.owner(key) {
                 Some(n) if t.nodes[n].is_ejected() => {
+                    t.nodes[n].metrics().refused();
                     results[i] = Err(Error::ServerDead {
                         addr: t.nodes[n].label().to_string(),
                     })

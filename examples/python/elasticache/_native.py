@@ -109,6 +109,43 @@ size_t elasticache_config_node_count(const elasticache_config *config);
 uint32_t elasticache_config_node(const elasticache_config *config, size_t index, const char **host,
                                  const char **ip, uint16_t *port);
 void elasticache_config_free(elasticache_config *config);
+
+typedef struct elasticache_event {
+    uint32_t kind;
+    const char *node;
+    const char *endpoint;
+    uint64_t config_version;
+    uint32_t nodes_before;
+    uint32_t nodes_after;
+    const char *reason;
+} elasticache_event;
+/* (a space before the ";": not a function declaration, for tests/test_native.py) */
+typedef void (*elasticache_event_fn)(const elasticache_event *event, void *user_data) ;
+uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
+const char *elasticache_event_kind_str(uint32_t kind);
+
+typedef struct elasticache_metrics elasticache_metrics;
+typedef struct elasticache_node_metrics {
+    const char *node;
+    uint64_t requests;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t errors;
+    uint64_t timeouts;
+    uint64_t ejections;
+    uint64_t open_connections;
+    bool ejected;
+    uint64_t latency_sum_us;
+    uint64_t p50_us;
+    uint64_t p99_us;
+} elasticache_node_metrics;
+uint32_t elasticache_client_metrics(const elasticache_client *client, elasticache_metrics **out);
+size_t elasticache_metrics_node_count(const elasticache_metrics *metrics);
+uint32_t elasticache_metrics_node(const elasticache_metrics *metrics, size_t i, elasticache_node_metrics *out);
+size_t elasticache_metrics_bucket_count(void);
+uint32_t elasticache_metrics_bucket(const elasticache_metrics *metrics, size_t i, size_t b, uint64_t *upper_us,
+                                    uint64_t *count);
+void elasticache_metrics_free(elasticache_metrics *metrics);
 """
 
 # Status codes (enum elasticache_status; fixed numbers, part of the ABI).
