@@ -4,6 +4,7 @@
 #   make demo       a local emulated cluster and ecctl against it
 #   make install    PREFIX=/usr/local: library, header, pkg-config file
 #   make bench      benchmarks against libmemcached, pylibmc, pymemcache and the raw wire
+#   make wheel      the Python package as a manylinux wheel in dist/ (make sdist: its source)
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
@@ -14,7 +15,7 @@ LIBDIR := target/release
 ECCTL_SRC := $(wildcard examples/c/ecctl*.c)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: all lib test demo install clean deps header bench bench-ring
+.PHONY: all lib test demo install clean deps header bench bench-ring wheel sdist
 
 all: lib examples/c/ecctl
 
@@ -48,6 +49,15 @@ bench: deps all
 bench-ring: deps lib
 	bash bench/ring.sh
 
+# The Python package: dist/elasticache-*-cp38-abi3-manylinux_*.whl with the stripped
+# library and the compiled cffi module inside; sdist: dist/elasticache-*.tar.gz
+# (with the Rust sources), checked by building a wheel from it.
+wheel:
+	bash examples/python/build_wheel.sh
+
+sdist:
+	bash examples/python/build_wheel.sh --sdist
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(LIBDIR)/libelasticache.so $(DESTDIR)$(PREFIX)/lib/
@@ -58,3 +68,4 @@ install: all
 clean:
 	$(CARGO) clean
 	rm -f examples/c/ecctl
+	rm -rf build dist examples/python/build

@@ -30,4 +30,5 @@ bash scripts/test_ecctl.sh
 if [ -d examples/python/tests ]; then
     step "Python tests"
     python3 -m pytest -q examples/python/tests
+    step "Python wheel, installed, on the oldest and newest CPython"; bash scripts/test_wheel.sh
 fi

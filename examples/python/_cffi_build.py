@@ -68,8 +68,9 @@ ffibuilder.set_source(
     # DT_RPATH rather than DT_RUNPATH: searched before LD_LIBRARY_PATH, so a
     # libelasticache.so elsewhere on the system never replaces the bundled one.
     extra_link_args=["-Wl,-rpath,$ORIGIN", "-Wl,--disable-new-dtags"],
-    # Any disagreement with the header that C notices is an error.
-    extra_compile_args=["-Werror=incompatible-pointer-types", "-Werror=implicit-function-declaration",
+    # Any disagreement with the header that C notices is an error; no debug
+    # information (Python's CFLAGS say -g) in a shipped binary.
+    extra_compile_args=["-g0", "-Werror=incompatible-pointer-types", "-Werror=implicit-function-declaration",
                         "-Werror=int-conversion", "-Werror=pointer-sign"],
 )
 
