@@ -49,7 +49,9 @@ django_spec() {
     case $1 in 4.2) echo "Django>=4.2,<4.3" ;; 5.2) echo "Django>=5.2,<5.3" ;; 6) echo "Django>=6,<7" ;; esac
 }
 
-# make wheel's tool environment (pip >= 22.3 for --python).
+# make wheel's tool environment: its pip (>= 22.3 for --python, and old enough to
+# run on the oldest target; python3's bundled pip 23.2 here) installs into venvs
+# made without pip.
 PIP=$ROOT/build/wheel-tools/bin/pip
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

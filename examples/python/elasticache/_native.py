@@ -69,7 +69,7 @@ def _load():
             tried.append(f"  the compiled module elasticache._elasticache_cffi: {e}")
         else:
             path = compiled.ffi.string(compiled.lib._ec_loaded_library_path()).decode()
-            return compiled.ffi, compiled.lib, path, "api"
+            return compiled.ffi, compiled.lib, os.path.abspath(path), "api"
 
     import cffi
 
