@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 "$PY" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check dist/elasticache-*.whl \
-    gunicorn pylibmc==1.6.3 "Django>=4.2,<6"
+    gunicorn pylibmc==1.6.3 "Django>=4.2,<7"
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() {
