@@ -18,6 +18,47 @@
 
 
 /*
+ What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
+ */
+enum elasticache_lease_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   No value; this caller holds the lease: compute the value and store it
+   with `elasticache_set`. (Also every miss on a node without the meta
+   protocol: see `elasticache_lease_protected`.)
+   */
+  ELASTICACHE_LEASE_STATE_MISS = 0,
+  /*
+   No value; another caller holds the lease: wait and ask again, or
+   compute without storing.
+   */
+  ELASTICACHE_LEASE_STATE_WAIT = 1,
+  /*
+   A value to use; nothing to do.
+   */
+  ELASTICACHE_LEASE_STATE_HIT = 2,
+  /*
+   A value to use (close to expiry, or stale after an invalidate), and
+   this caller won the right to recompute and store it.
+   */
+  ELASTICACHE_LEASE_STATE_REFRESH = 3,
+  /*
+   A stale value while another caller recomputes it.
+   */
+  ELASTICACHE_LEASE_STATE_STALE = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum elasticache_lease_state elasticache_lease_state;
+#else
+typedef uint32_t elasticache_lease_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Status codes returned by every C function. The numbers are part of the ABI:
  they never change and are never reused.
  */
@@ -112,6 +153,55 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
+ What happened. The numbers are part of the C ABI.
+ */
+enum elasticache_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   A configuration endpoint gave a new node list (first discovery or a change).
+   */
+  ELASTICACHE_EVENT_KIND_DISCOVERY_DONE = 1,
+  /*
+   A node appeared in the node list.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_ADDED = 2,
+  /*
+   A node left the node list.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_REMOVED = 3,
+  /*
+   A node kept its name but got a new IP.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_READDRESSED = 4,
+  /*
+   A discovery or refresh failed (the last good node list stays in use).
+   */
+  ELASTICACHE_EVENT_KIND_REFRESH_FAILED = 5,
+  /*
+   A node failed `failure_limit` times in a row and is out until its retry time.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_EJECTED = 6,
+  /*
+   An ejected node's retry time came: it takes requests again.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_REVIVED = 7,
+  /*
+   The process is a child after `fork()`: connections are opened afresh.
+   */
+  ELASTICACHE_EVENT_KIND_FORK_DETECTED = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum elasticache_event_kind elasticache_event_kind;
+#else
+typedef uint32_t elasticache_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  A libmemcached hash function (pylibmc's `hash` behavior names).
  */
 typedef struct HashAlgorithm HashAlgorithm;
@@ -128,6 +218,18 @@ typedef struct elasticache_client elasticache_client;
  many threads; free once with `elasticache_config_free`.
  */
 typedef struct elasticache_config elasticache_config;
+
+/*
+ The answer of `elasticache_get_or_lease`: a state and maybe a value.
+ Owned by the caller, freed with `elasticache_lease_free`. Immutable.
+ */
+typedef struct elasticache_lease elasticache_lease;
+
+/*
+ A snapshot of every node's counters, taken by `elasticache_client_metrics`.
+ Owned by the caller, freed with `elasticache_metrics_free`. Immutable.
+ */
+typedef struct elasticache_metrics elasticache_metrics;
 
 /*
  The result of a multi-key call: one entry per key, in the order given.
@@ -159,6 +261,105 @@ typedef struct elasticache_stats elasticache_stats;
  freed with `elasticache_value_free`. Immutable; safe to read from many threads.
  */
 typedef struct elasticache_value elasticache_value;
+
+/*
+ One event, as handed to the callback. The strings are NUL-terminated,
+ empty (never NULL) when they do not apply, and valid only during the
+ callback: copy what you keep.
+ */
+typedef struct {
+  /*
+   What happened: an `elasticache_event_kind` value.
+   */
+  uint32_t kind;
+  /*
+   The node concerned, "host:port" (the address connected to).
+   */
+  const char *node;
+  /*
+   The configuration endpoint concerned, "host:port".
+   */
+  const char *endpoint;
+  /*
+   The configuration version (discovery and node-list events), else 0.
+   */
+  uint64_t config_version;
+  /*
+   Nodes listed before the change (node-list events), else 0.
+   */
+  uint32_t nodes_before;
+  /*
+   Nodes listed after the change (node-list events), else 0.
+   */
+  uint32_t nodes_after;
+  /*
+   Why: the error of a failed refresh, the failure that ejected a node,
+   the former address of a re-addressed node, the nodes discovered.
+   */
+  const char *reason;
+} elasticache_event;
+
+/*
+ The event callback: `event` is valid only during the call; `user_data` is
+ what was given to `elasticache_set_event_callback`.
+ */
+typedef void (*elasticache_event_fn)(const elasticache_event *event, void *user_data);
+
+/*
+ One node's counters (see `elasticache_metrics_node`).
+ */
+typedef struct {
+  /*
+   "host:port"; valid until `elasticache_metrics_free`.
+   */
+  const char *node;
+  /*
+   Requests: one per single-key call, one per node a multi-key call
+   touched, and one per key refused while the node was ejected.
+   */
+  uint64_t requests;
+  /*
+   Keys read and found.
+   */
+  uint64_t hits;
+  /*
+   Keys read and not found.
+   */
+  uint64_t misses;
+  /*
+   Requests the node failed (timeouts and refusals while ejected included).
+   */
+  uint64_t errors;
+  /*
+   Requests that timed out.
+   */
+  uint64_t timeouts;
+  /*
+   Times the node was ejected.
+   */
+  uint64_t ejections;
+  /*
+   Connections open to the node (idle and in use).
+   */
+  uint64_t open_connections;
+  /*
+   True while the node is ejected.
+   */
+  bool ejected;
+  /*
+   Sum of the timed requests' latencies, microseconds.
+   */
+  uint64_t latency_sum_us;
+  /*
+   Median latency: the upper bound of its bucket, microseconds (0 without
+   timed requests, UINT64_MAX beyond the last bound).
+   */
+  uint64_t p50_us;
+  /*
+   99th percentile latency, as `p50_us`.
+   */
+  uint64_t p99_us;
+} elasticache_node_metrics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -781,6 +982,197 @@ uint32_t elasticache_config_node(const elasticache_config *config,
 void elasticache_config_free(elasticache_config *config);
 
 /*
+ Set the process-wide event callback (NULL `fn` removes it). Events are
+ discovery done, node added / removed / re-addressed, refresh failed, node
+ ejected, node revived and fork detected (`elasticache_event_kind`). The
+ callback runs on the thread whose call noticed the event, after the
+ library released its locks, so it may call the library (not
+ `elasticache_client_free` on the client in use by that thread). It must be
+ safe to call from any thread. A callback already running on another
+ thread may still finish after this returns.
+
+ # Safety
+ `fn`, when not NULL, must stay callable with `user_data` until it is
+ replaced or removed.
+ */
+uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
+
+/*
+ A static name for an event kind ("node_ejected"; "unknown" for a number
+ that is not one). Never NULL; do not free.
+ */
+const char *elasticache_event_kind_str(uint32_t kind);
+
+/*
+ Read `key` and take a lease when it is missing or when its remaining TTL
+ is below `recache_before` seconds (0: never early), in one round trip to a
+ node with memcached's meta protocol (1.6.10+). The lease lasts
+ `lease_ttl` seconds (1 to 2592000); a holder that never stores lets the
+ next caller take it after that. `*out` receives the answer (free it with
+ `elasticache_lease_free`). On older engines this is a plain get, said once
+ per node on stderr (`elasticache_lease_protected` is false).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
+ */
+uint32_t elasticache_get_or_lease(const elasticache_client *client,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  uint32_t lease_ttl,
+                                  uint32_t recache_before,
+                                  elasticache_lease **out);
+
+/*
+ Mark `key` stale instead of deleting it (`md <key> I`): lease readers get
+ the old value and one of them refreshes it. `ttl` (seconds, 0: keep the
+ item's) bounds how long the stale value lives. NOT_FOUND on a miss. On a
+ node without the meta protocol this is a delete.
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes.
+ */
+uint32_t elasticache_invalidate(const elasticache_client *client,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint32_t ttl);
+
+/*
+ The lease's state (MISS for NULL).
+
+ # Safety
+ `lease` NULL or live.
+ */
+elasticache_lease_state elasticache_lease_get_state(const elasticache_lease *lease);
+
+/*
+ Whether the lease carries a value (HIT, REFRESH, STALE).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_has_value(const elasticache_lease *lease);
+
+/*
+ The value's bytes (valid until `elasticache_lease_free`; NULL without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+const uint8_t *elasticache_lease_data(const elasticache_lease *lease);
+
+/*
+ The value's length (0 without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+size_t elasticache_lease_len(const elasticache_lease *lease);
+
+/*
+ The value's flags (0 without a value).
+
+ # Safety
+ `lease` NULL or live.
+ */
+uint32_t elasticache_lease_flags(const elasticache_lease *lease);
+
+/*
+ The value's cas id (0 without a value, or on a node without the meta protocol).
+
+ # Safety
+ `lease` NULL or live.
+ */
+uint64_t elasticache_lease_cas(const elasticache_lease *lease);
+
+/*
+ Whether the value was invalidated (`elasticache_invalidate`).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_stale(const elasticache_lease *lease);
+
+/*
+ False when the node has no meta protocol and this was a plain get (then
+ every caller that misses gets MISS: no stampede protection).
+
+ # Safety
+ `lease` NULL or live.
+ */
+bool elasticache_lease_protected(const elasticache_lease *lease);
+
+/*
+ The item's remaining TTL in seconds: -1 for none, -2 when unknown (NULL,
+ or a node without the meta protocol).
+
+ # Safety
+ `lease` NULL or live.
+ */
+int64_t elasticache_lease_ttl(const elasticache_lease *lease);
+
+/*
+ Free a lease answer. NULL is accepted and ignored.
+
+ # Safety
+ `lease` NULL or from `elasticache_get_or_lease`, freed once.
+ */
+void elasticache_lease_free(elasticache_lease *lease);
+
+/*
+ Take a snapshot of the client's per-node counters. `*out` receives a
+ result to free with `elasticache_metrics_free`.
+
+ # Safety
+ `client` live; `out` valid for a write.
+ */
+uint32_t elasticache_client_metrics(const elasticache_client *client, elasticache_metrics **out);
+
+/*
+ The number of nodes in a snapshot (0 for NULL).
+
+ # Safety
+ `metrics` NULL or live.
+ */
+size_t elasticache_metrics_node_count(const elasticache_metrics *metrics);
+
+/*
+ Node `i`'s counters into `*out`. INVALID_ARGUMENT for an index out of range.
+
+ # Safety
+ `metrics` live; `out` valid for a write.
+ */
+uint32_t elasticache_metrics_node(const elasticache_metrics *metrics,
+                                  size_t i,
+                                  elasticache_node_metrics *out);
+
+/*
+ The number of latency buckets (the same for every node and snapshot).
+ */
+size_t elasticache_metrics_bucket_count(void);
+
+/*
+ Latency bucket `b` of node `i`: its upper bound in microseconds
+ (UINT64_MAX for the last, unbounded one) and the requests in it (not
+ cumulative). Outputs may be NULL. INVALID_ARGUMENT for an index out of range.
+
+ # Safety
+ `metrics` live; outputs NULL or valid for a write.
+ */
+uint32_t elasticache_metrics_bucket(const elasticache_metrics *metrics,
+                                    size_t i,
+                                    size_t b,
+                                    uint64_t *upper_us,
+                                    uint64_t *count);
+
+/*
+ Free a snapshot (NULL is fine).
+
+ # Safety
+ `metrics` NULL or from `elasticache_client_metrics`, freed once.
+ */
+void elasticache_metrics_free(elasticache_metrics *metrics);
+
+/*
  Create an options object holding the defaults; free it with
  `elasticache_options_free`.
 
@@ -811,6 +1203,10 @@ uint32_t elasticache_options_new(elasticache_options **out);
  `serverless` (true/false) [false]: the endpoint is an ElastiCache
  Serverless cache, used as one TLS node without discovery (implies `tls`;
  also detected under `tls` when the endpoint knows no discovery command).
+ `binary_keys` (true/false) [false]: keys of 1 to 186 bytes with
+ whitespace or control bytes are sent base64-encoded in meta commands to
+ nodes with memcached 1.6.10+ (stored under the raw bytes, as pylibmc's
+ binary protocol does); elsewhere such keys stay BAD_KEY.
  A file option is read when set: a missing or unparsable file is refused.
  An empty value unsets a text option.
  An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.

@@ -12,6 +12,9 @@ command -v memcached >/dev/null 2>&1 || need_apt+=(memcached)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v clang++ >/dev/null 2>&1 || need_apt+=(clang)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
@@ -36,6 +39,10 @@ missing_py=()
 for mod in pylibmc pymemcache django cffi pytest; do
     $PY -c "import $mod" >/dev/null 2>&1 || missing_py+=("$mod")
 done
+$PY -c "import dogpile.cache" >/dev/null 2>&1 || missing_py+=(dogpile.cache)
+# Runs the Python tests in a random order (scripts/test.sh): proves they do not
+# depend on one another.
+$PY -c "import pytest_randomly" >/dev/null 2>&1 || missing_py+=(pytest-randomly)
 if ((${#missing_py[@]})); then
     echo "deps: pip installing ${missing_py[*]}"
     # Debian's own Python refuses system-wide pip installs (PEP 668); these

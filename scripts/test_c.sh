@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
 # C tests: each tests/c/*.c is compiled with -Werror against the header and run
-# linked to the shared library and to the static one; client_api also runs once
-# under valgrind (no leaks, no invalid accesses). A real memcached serves them.
+# linked to the shared library and to the static one, then once more built with
+# AddressSanitizer and UndefinedBehaviorSanitizer; client_api also runs under
+# valgrind (no leaks, no invalid accesses). A real memcached serves them,
+# started by the crate's own launcher (examples/local_cluster, readiness by pid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
 CC=${CC:-cc}
 LIB=target/release
 OUT=target/ctests
 mkdir -p "$OUT"
 WARN="-std=c11 -Wall -Wextra -Wpedantic -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-user=()
-[ "$(id -u)" = 0 ] && user=(-u root)
-memcached -l 127.0.0.1 -p "$port" -U 0 "${user[@]}" &
-mc_pid=$!
-trap 'kill $mc_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.1
-done
-export ELASTICACHE_TEST_SERVER="127.0.0.1:$port"
+cargo build --release --quiet --example local_cluster
+coproc LC { exec target/release/examples/local_cluster --nodes 1 2>&1; }
+lc_pid=$LC_PID
+exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"
+trap 'printf "quit\n" >&"$LC_IN" 2>/dev/null || kill "$lc_pid" 2>/dev/null || true; wait "$lc_pid" 2>/dev/null || true' EXIT
+IFS= read -r -t 30 -u "$LC_OUT" _endpoint || { echo "FAIL local_cluster printed no endpoint"; exit 1; }
+IFS= read -r -t 30 -u "$LC_OUT" node || { echo "FAIL local_cluster printed no node"; exit 1; }
+read -r _ _host ip port <<<"$node"
+export ELASTICACHE_TEST_SERVER="$ip:$port"
 
 fail=0
 passed=0
@@ -35,17 +37,26 @@ run() {
         fail=$((fail + 1))
     fi
 }
+SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for src in tests/c/*.c; do
     name=$(basename "$src" .c)
     $CC -O1 -g $WARN -I include -o "$OUT/$name.shared" "$src" -L "$LIB" -lelasticache -Wl,-rpath,"$PWD/$LIB"
     $CC -O1 -g $WARN -I include -o "$OUT/$name.static" "$src" "$LIB/libelasticache.a" -lpthread -ldl -lm
+    # shellcheck disable=SC2086
+    $CC -O1 -g $WARN $SAN -I include -o "$OUT/$name.asan" "$src" "$LIB/libelasticache.a" -lpthread -ldl -lm
     run "$name (shared)" "$OUT/$name.shared"
     run "$name (static)" "$OUT/$name.static"
+    run "$name (ASan+UBSan)" "$OUT/$name.asan"
 done
-if command -v valgrind >/dev/null; then
+if require valgrind; then
     run "client_api (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/client_api.shared"
+    run "events (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/events.shared"
 fi
+fail=$((fail + require_failed))
 # `make install` into a scratch prefix, then build against it through pkg-config
 # alone, as a C user would.
 prefix=$(mktemp -d)

@@ -4,6 +4,8 @@
 # codes, route --endpoint agreeing with where set really put a key, and errors.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
 E=./examples/c/ecctl
 cargo build --release --quiet --example local_cluster || exit 1
 
@@ -68,7 +70,9 @@ $E discover 127.0.0.1:1 >/dev/null 2>&1; check "discover failure exit" 1 $?
 # TLS: a real `memcached -Z` with a CA and a certificate for localhost made here,
 # and a plain listener on the same cache to check what went over TLS.
 mc_help=$(memcached -h 2>/dev/null || true)
-if command -v openssl >/dev/null && [[ $mc_help == *--enable-ssl* ]]; then
+[[ $mc_help == *--enable-ssl* ]]
+mc_tls_ok=$?
+if require openssl && require_that $mc_tls_ok "TLS support in memcached (-Z, --enable-ssl)"; then
     T=$(mktemp -d)
     ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
     (
@@ -86,10 +90,7 @@ if command -v openssl >/dev/null && [[ $mc_help == *--enable-ssl* ]]; then
     memcached -Z -o "ssl_chain_cert=$T/node.pem,ssl_key=$T/node.key" -l "127.0.0.1:$tport" \
         -l "notls:127.0.0.1:$pport" -U 0 "${user[@]}" &
     mc_tls=$!
-    for _ in $(seq 50); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$pport") 2>/dev/null && break
-        sleep 0.1
-    done
+    wait_memcached "$mc_tls" "$pport" || check "TLS memcached started" 0 1
     TLS=(--servers "localhost:$tport" --tls --tls-ca "$T/ca.pem")
     $E set tls-key over-tls "${TLS[@]}"; check "tls set exit" 0 $?
     check "tls get" over-tls "$($E get tls-key "${TLS[@]}")"
@@ -104,9 +105,8 @@ if command -v openssl >/dev/null && [[ $mc_help == *--enable-ssl* ]]; then
     kill "$mc_tls" 2>/dev/null
     wait "$mc_tls" 2>/dev/null
     rm -rf "$T"
-else
-    echo "ecctl: TLS checks skipped (no openssl or no memcached -Z)"
 fi
+failed=$((failed + require_failed))
 
 echo "ecctl: $passed passed, $failed failed"
 [ "$failed" = 0 ]

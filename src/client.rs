@@ -18,11 +18,21 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::discovery::Config;
 use crate::error::{Error, Result};
+use crate::multi;
 use crate::options::{NodeNaming, Options};
 use crate::pool::{Conn, NodeAddr, NodePool};
-use crate::protocol::{self, Parse, Reply, StoreCommand};
+use crate::protocol::{self, Reply, StoreCommand};
 use crate::registry::{self, Cluster};
 use crate::ring::{Ring, ServerSpec};
+
+// Meta-protocol operations (binary keys, leases) live in their own files.
+#[path = "client_lease.rs"]
+mod client_lease;
+#[path = "client_meta.rs"]
+mod client_meta;
+#[path = "client_meta_multi.rs"]
+mod client_meta_multi;
+pub use client_lease::{Lease, MAX_LEASE_TTL};
 
 /// A value read from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +175,12 @@ impl Client {
     /// ElastiCache Serverless (the `serverless` option, or detected) is one TLS
     /// node: no ring, no refresh.
     pub fn from_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
+        let r = Client::from_endpoint_inner(endpoint, opts);
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn from_endpoint_inner(endpoint: &str, opts: Options) -> Result<Client> {
         opts.check()?;
         if opts.serverless {
             let (host, port) = crate::transport::split_host_port(endpoint)?;
@@ -175,7 +191,7 @@ impl Client {
             };
             return Client::from_servers(vec![spec], opts);
         }
-        let cluster = registry::cluster(endpoint)?;
+        let cluster = registry::cluster_for(endpoint, &opts.discovery_options())?;
         let config = cluster.get_or_discover(&opts.discovery_options())?;
         let (specs, addrs) = specs_from_config(&config, opts.node_naming, opts.tls_enabled());
         let cluster = (!config.serverless).then_some(cluster);
@@ -210,14 +226,14 @@ impl Client {
         specs: Vec<ServerSpec>,
         addrs: Vec<NodeAddr>,
     ) -> Client {
+        let opts = opts.saturated();
         let nodes = addrs
             .into_iter()
             .map(|a| {
-                Arc::new(NodePool::new(
-                    a,
-                    opts.connect_options(),
-                    opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(a, opts.connect_options(), opts.max_connections_per_node)
+                        .with_value_limit(opts.max_value_size),
+                )
             })
             .collect::<Vec<_>>();
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
@@ -270,13 +286,17 @@ impl Client {
     fn topology(&self) -> Result<Arc<Topology>> {
         let st = self.state();
         if st.fork_gen != registry::generation() {
-            return Ok(self.after_fork(st));
+            let t = self.after_fork(st);
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         let t = st.topo.read().clone();
         // NEVER (a fixed server list with no ejected node) needs no clock read.
         let next = self.next_check_ms.load(Ordering::Acquire);
         if next != NEVER && self.now_ms() >= next {
-            return Ok(self.maintain());
+            let t = self.maintain();
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         Ok(t)
     }
@@ -288,23 +308,24 @@ impl Client {
     /// never taken.
     #[cold]
     fn after_fork(&self, old: &State) -> Arc<Topology> {
+        crate::events::fork_detected(registry::generation());
         // SAFETY: the old topology is read without its lock (see above). A
         // writer interrupted by the fork has either stored the new Arc or not;
         // both are live, since the old one is dropped only after the store.
         let old_topo: Arc<Topology> = unsafe { (*old.topo.data_ptr()).clone() };
-        let cluster = old_topo
-            .cluster
-            .as_ref()
-            .and_then(|c| registry::cluster(c.endpoint()).ok());
+        let cluster = old_topo.cluster.as_ref().map(|c| registry::reopen(c));
         let nodes = old_topo
             .nodes
             .iter()
             .map(|n| {
-                Arc::new(NodePool::new(
-                    n.addr().clone(),
-                    self.opts.connect_options(),
-                    self.opts.max_connections_per_node,
-                ))
+                Arc::new(
+                    NodePool::new(
+                        n.addr().clone(),
+                        self.opts.connect_options(),
+                        self.opts.max_connections_per_node,
+                    )
+                    .with_value_limit(self.opts.max_value_size),
+                )
             })
             .collect();
         let fresh = State::new(Topology {
@@ -349,6 +370,7 @@ impl Client {
         self.next_check_ms.store(NEVER, Ordering::Release);
         let current = st.topo.read().clone();
         let mut changed_config = None;
+        let mut pending = false;
         let due =
             refresh == Refresh::Applied || now >= self.next_refresh_ms.load(Ordering::Acquire);
         if let (true, Some(cluster)) = (due, &current.cluster) {
@@ -363,10 +385,18 @@ impl Client {
                         .iter()
                         .map(|n| (n.addr().host.clone(), n.addr().port))
                         .collect();
-                    // A failed refresh keeps the last good list; the next try is in one interval.
-                    cluster
-                        .refresh_if_older(since, &known, &self.opts.discovery_options())
-                        .ok()
+                    let all_dead = current.nodes.iter().all(|n| n.is_ejected());
+                    // Off the request path: a background refresh, picked up by a
+                    // later pass. A failed one keeps the last good list; the next
+                    // try is in one interval.
+                    let opts = self.opts.discovery_options();
+                    match cluster.refresh_in_background(since, known, all_dead, &opts) {
+                        registry::Background::Done(cfg) => cfg,
+                        registry::Background::Running => {
+                            pending = true;
+                            None
+                        }
+                    }
                 }
             };
             if let Some(cfg) = cfg {
@@ -380,6 +410,8 @@ impl Client {
             }
             let next = if self.opts.refresh_interval.is_zero() {
                 NEVER
+            } else if pending {
+                now + registry::poll_ms(self.opts.refresh_interval)
             } else {
                 now + self.opts.refresh_interval.as_millis() as u64
             };
@@ -393,7 +425,7 @@ impl Client {
         let revived = current
             .nodes
             .iter()
-            .fold(false, |acc, n| n.revive_if_due() | acc);
+            .fold(false, |acc, n| crate::events::revive_if_due(n) | acc);
         let ejected_now = current.nodes.iter().any(|n| n.is_ejected());
         for n in &current.nodes {
             if let Some(until) = n.ejected_until() {
@@ -448,11 +480,14 @@ impl Client {
                     .find(|n| *n.addr() == a)
                     .cloned()
                     .unwrap_or_else(|| {
-                        Arc::new(NodePool::new(
-                            a,
-                            self.opts.connect_options(),
-                            self.opts.max_connections_per_node,
-                        ))
+                        Arc::new(
+                            NodePool::new(
+                                a,
+                                self.opts.connect_options(),
+                                self.opts.max_connections_per_node,
+                            )
+                            .with_value_limit(self.opts.max_value_size),
+                        )
                     })
             })
             .collect();
@@ -469,6 +504,12 @@ impl Client {
     /// Re-discover now (through the shared node cache) and apply a changed
     /// list; ejected nodes stay scheduled for revival.
     pub fn refresh(&self) -> Result<()> {
+        let r = self.refresh_inner();
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn refresh_inner(&self) -> Result<()> {
         let t = self.topology()?;
         let Some(cluster) = &t.cluster else {
             return Ok(());
@@ -482,8 +523,9 @@ impl Client {
 
     /// A node failed: count it (ejecting it at the limit) and ask for an early
     /// refresh, so a replaced node is learnt about while the client runs.
-    fn node_failed(&self, node: &NodePool) {
+    fn node_failed(&self, node: &NodePool, why: &Error) {
         if node.record_failure(self.opts.failure_limit, self.opts.retry_timeout) {
+            crate::events::node_ejected(node, why, self.opts.retry_timeout);
             self.schedule_check(0);
         }
         let refreshing =
@@ -496,6 +538,16 @@ impl Client {
                 self.schedule_check(soon);
             }
         }
+        crate::events::dispatch_pending();
+    }
+
+    /// Each current node's client-side counters (see [`crate::metrics`]).
+    pub fn node_metrics(&self) -> Result<Vec<crate::metrics::NodeSnapshot>> {
+        let t = self.topology()?;
+        Ok(t.nodes
+            .iter()
+            .map(|n| crate::metrics::snapshot(n))
+            .collect())
     }
 
     /// The labels (`host:port`) of the current nodes, in ring order.
@@ -525,16 +577,47 @@ impl Client {
 
     /// Close every idle connection; the next operations reconnect on demand
     /// (pylibmc's `disconnect_all`).
+    /// In a forked child the parent's connections are not touched (closing
+    /// a TLS session would write to the parent's connection) and its locks
+    /// are not taken: the child starts its own, empty, pools.
     pub fn disconnect_all(&self) {
-        for n in &self.state().topo.read().nodes {
+        let st = self.state();
+        if st.fork_gen != registry::generation() {
+            self.after_fork(st);
+            return;
+        }
+        for n in &st.topo.read().nodes {
             n.close_idle();
         }
+    }
+
+    /// Every idle connection's read buffer size (tests: buffers shrink back).
+    #[doc(hidden)]
+    pub fn idle_read_buffers_for_test(&self) -> Vec<usize> {
+        let t = self.state().topo.read().clone();
+        t.nodes.iter().flat_map(|n| n.idle_read_buffers()).collect()
+    }
+
+    /// Hold the topology lock (for writing), the maintenance lock and every
+    /// node's pool lock for `d`, as a thread in the middle of maintenance or
+    /// a checkout does (tests: a fork at that moment must not hang the
+    /// child). `taken` is called once they are all held.
+    #[doc(hidden)]
+    pub fn hold_locks_for_test(&self, d: Duration, taken: impl FnOnce()) {
+        let st = self.state();
+        let _m = st.maintaining.lock();
+        let topo = st.topo.write();
+        let pools: Vec<_> = topo.nodes.iter().map(|n| n.lock_for_test()).collect();
+        taken();
+        std::thread::sleep(d);
+        drop(pools);
     }
 
     fn owner<'t>(&self, t: &'t Topology, key: &[u8]) -> Result<&'t Arc<NodePool>> {
         let i = t.ring.owner(key).ok_or_else(|| no_servers(t))?;
         let node = &t.nodes[i];
         if node.is_ejected() {
+            node.metrics().refused();
             return Err(Error::ServerDead {
                 addr: node.label().to_string(),
             });
@@ -542,39 +625,75 @@ impl Client {
         Ok(node)
     }
 
-    /// Run one request/reply exchange on `node`, keeping the connection when it
-    /// is clean and counting node failures.
+    /// [`Client::exchange_untimed`], counted in the node's metrics.
+    #[inline]
     fn exchange<T>(
         &self,
         node: &NodePool,
         op: &'static str,
-        f: impl FnOnce(&mut Conn) -> Result<T>,
+        f: impl FnMut(&mut Conn) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = match node.checkout(op) {
-            Ok(c) => c,
-            Err(e) => {
-                if e.node_failed {
-                    self.node_failed(node);
+        let timer = crate::metrics::Timer::start();
+        let r = self.exchange_untimed(node, op, f);
+        node.metrics()
+            .record(timer, crate::metrics::Outcome::of(&r));
+        r
+    }
+
+    /// Run one request/reply exchange on `node`, keeping the connection when it
+    /// is clean and counting node failures.
+    ///
+    /// A pooled connection that breaks before any reply byte is stale (the
+    /// node restarted since it was pooled): the node's idle connections are
+    /// dropped, nothing is counted against it, and an operation that may run
+    /// twice (see [`retry_safe`]) runs again once on a new connection.
+    fn exchange_untimed<T>(
+        &self,
+        node: &NodePool,
+        op: &'static str,
+        mut f: impl FnMut(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let mut fresh = false;
+        loop {
+            let got = if fresh {
+                node.checkout_fresh(op)
+            } else {
+                node.checkout(op)
+            };
+            let mut conn = match got {
+                Ok(c) => c,
+                Err(e) => {
+                    if e.node_failed {
+                        self.node_failed(node, &e.error);
+                    }
+                    return Err(e.error);
                 }
-                return Err(e.error);
-            }
-        };
-        conn.begin();
-        match f(&mut conn) {
-            Ok(v) => {
-                node.checkin(conn);
-                node.record_success();
-                Ok(v)
-            }
-            Err(e) => {
-                if e.is_node_failure() {
-                    node.discard(conn);
-                    self.node_failed(node);
-                } else {
-                    node.record_success();
+            };
+            conn.begin();
+            match f(&mut conn) {
+                Ok(v) => {
                     node.checkin(conn);
+                    node.record_success();
+                    return Ok(v);
                 }
-                Err(e)
+                Err(e) if e.is_node_failure() && conn.failed_stale() => {
+                    node.discard(conn);
+                    node.drop_stale();
+                    if fresh || !retry_safe(op) {
+                        return Err(e);
+                    }
+                    fresh = true;
+                }
+                Err(e) => {
+                    if e.is_node_failure() {
+                        node.discard(conn);
+                        self.node_failed(node, &e);
+                    } else {
+                        node.record_success();
+                        node.checkin(conn);
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -583,7 +702,7 @@ impl Client {
         &self,
         key: &[u8],
         op: &'static str,
-        f: impl FnOnce(&mut Conn, &str) -> Result<T>,
+        mut f: impl FnMut(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
         protocol::check_key(key)?;
         let t = self.topology()?;
@@ -602,8 +721,15 @@ impl Client {
     }
 
     fn get_inner(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_get(key, with_cas);
+        }
         let op = if with_cas { "gets" } else { "get" };
-        self.keyed(key, op, |conn, label| {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        let node = self.owner(&t, key)?;
+        let label = node.label();
+        let r = self.exchange(node, op, |conn| {
             protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
             conn.flush().map_err(|e| Error::io(label, op, e))?;
             let mut found = None;
@@ -625,7 +751,12 @@ impl Client {
                 other => Err(unexpected(label, op, other)),
             })?;
             Ok(found)
-        })
+        });
+        if let Ok(found) = &r {
+            node.metrics()
+                .add_reads(found.is_some() as u64, found.is_none() as u64);
+        }
+        r
     }
 
     /// `set`, `add`, `replace`, `append`, `prepend` or `cas` (with `cas_id`).
@@ -640,6 +771,9 @@ impl Client {
         exptime: i64,
         cas_id: u64,
     ) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_store(cmd, key, value, flags, exptime, cas_id);
+        }
         if value.len() > self.opts.max_value_size {
             protocol::check_key(key)?;
             return Err(Error::TooBig {
@@ -675,6 +809,9 @@ impl Client {
 
     /// Delete a key; `Err(NotFound)` on a miss.
     pub fn delete(&self, key: &[u8]) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_delete(key);
+        }
         self.keyed(key, "delete", |conn, label| {
             protocol::encode_delete(&mut conn.wbuf, key, false);
             conn.flush().map_err(|e| Error::io(label, "delete", e))?;
@@ -690,6 +827,9 @@ impl Client {
     /// `Err(NotFound)` on a miss; decr stops at 0; a non-numeric value gives
     /// `Err(Client)` with the server's text.
     pub fn arith(&self, key: &[u8], incr: bool, delta: u64) -> Result<u64> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_arith(key, incr, delta);
+        }
         let op = if incr { "incr" } else { "decr" };
         self.keyed(key, op, |conn, label| {
             protocol::encode_arith(&mut conn.wbuf, incr, key, delta, false);
@@ -704,6 +844,9 @@ impl Client {
 
     /// Set a new expiry; `Err(NotFound)` on a miss.
     pub fn touch(&self, key: &[u8], exptime: i64) -> Result<()> {
+        if self.opts.binary_keys && crate::meta::needs_binary(key) {
+            return self.binary_touch(key, exptime);
+        }
         self.keyed(key, "touch", |conn, label| {
             protocol::encode_touch(&mut conn.wbuf, key, exptime, false);
             conn.flush().map_err(|e| Error::io(label, "touch", e))?;
@@ -809,6 +952,9 @@ impl Client {
     /// many small values spent a third of its time allocating one vector per
     /// value.
     pub fn get_multi_arena(&self, keys: &[&[u8]], with_cas: bool) -> MultiGet {
+        if self.opts.binary_keys && keys.iter().any(|k| crate::meta::needs_binary(k)) {
+            return self.binary_get_multi(keys, with_cas);
+        }
         let op = if with_cas { "gets" } else { "get" };
         let mut results: Vec<Result<Option<Slot>>> = keys.iter().map(|_| Ok(None)).collect();
         let mut data = Vec::new();
@@ -818,9 +964,9 @@ impl Client {
                 entries: results,
             };
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches =
+            multi::open_batches(groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)), op);
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 // Request lines stay below 16 KB (ElastiCache Serverless refuses
                 // longer ones); each line is answered by its own END.
@@ -845,12 +991,13 @@ impl Client {
                     b.cursor.ends += 1;
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             op,
             &mut results,
+            self.opts.io_timeout,
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| match reply {
                 Reply::Value {
                     key,
@@ -858,27 +1005,30 @@ impl Client {
                     cas,
                     data: value,
                 } => {
-                    while b.cursor < b.keys.len() && keys[b.keys[b.cursor]] != key {
-                        b.cursor += 1;
+                    let bk = &b.keys;
+                    let m = multi::match_value(
+                        &mut b.cursor,
+                        &mut b.disordered,
+                        bk.len(),
+                        |p| keys[bk[p]],
+                        |p| matches!(results[bk[p]], Ok(Some(_))),
+                        key,
+                    );
+                    match m {
+                        multi::Matched::Hit(p) => {
+                            results[bk[p]] = Ok(Some(Slot {
+                                offset: data.len(),
+                                len: value.len(),
+                                flags,
+                                cas: cas.unwrap_or(0),
+                            }));
+                            data.extend_from_slice(value);
+                        }
+                        multi::Matched::Duplicate(p) => {
+                            results[bk[p]] = Err(anomaly(label, op, "a second value for", key));
+                        }
+                        multi::Matched::Stray => {}
                     }
-                    let Some(&i) = b.keys.get(b.cursor) else {
-                        return Err(Error::Protocol {
-                            addr: label.to_string(),
-                            op,
-                            detail: format!(
-                                "value for a key not asked for: {}",
-                                crate::error::quote_bytes(key, 260)
-                            ),
-                        });
-                    };
-                    results[i] = Ok(Some(Slot {
-                        offset: data.len(),
-                        len: value.len(),
-                        flags,
-                        cas: cas.unwrap_or(0),
-                    }));
-                    data.extend_from_slice(value);
-                    b.cursor += 1;
                     Ok(false)
                 }
                 Reply::End => {
@@ -887,11 +1037,29 @@ impl Client {
                         return Ok(false);
                     }
                     b.cursor = b.keys.len();
+                    if b.disordered {
+                        // Every key without exactly one value is in doubt; the
+                        // connection goes (the returned error closes it).
+                        let e = Error::Protocol {
+                            addr: label.to_string(),
+                            op,
+                            detail: "multi-get reply out of order, with a key not asked for, or twice for a key".into(),
+                        };
+                        for &i in &b.keys {
+                            if matches!(results[i], Ok(None)) {
+                                results[i] = Err(e.clone());
+                            }
+                        }
+                        return Err(e);
+                    }
                     Ok(true)
                 }
                 other => Err(unexpected(label, op, other)),
             },
         );
+        for b in &batches {
+            crate::metrics::count_reads(b.node.metrics(), &b.cursor.keys, &results);
+        }
         MultiGet {
             data,
             entries: results,
@@ -905,6 +1073,9 @@ impl Client {
         cmd: StoreCommand,
         items: &[(&[u8], &[u8], u32, i64)],
     ) -> Vec<Result<()>> {
+        if self.opts.binary_keys && items.iter().any(|it| crate::meta::needs_binary(it.0)) {
+            return self.binary_store_multi(cmd, items);
+        }
         let op = cmd.name();
         let keys: Vec<&[u8]> = items.iter().map(|it| it.0).collect();
         let mut results: Vec<Result<()>> = items
@@ -923,21 +1094,22 @@ impl Client {
         let Some((t, groups)) = self.group(&keys, &mut results) else {
             return results;
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches =
+            multi::open_batches(groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)), op);
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 for &i in &b.cursor.keys {
                     let (k, v, flags, exp) = items[i];
                     protocol::encode_store(&mut conn.wbuf, cmd, k, flags, exp, v, 0, false);
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             op,
             &mut results,
+            self.opts.io_timeout,
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, op, reply));
@@ -955,24 +1127,30 @@ impl Client {
 
     /// Delete many keys with one write per node; a result per key (`Err(NotFound)` on a miss).
     pub fn delete_multi(&self, keys: &[&[u8]]) -> Vec<Result<()>> {
+        if self.opts.binary_keys && keys.iter().any(|k| crate::meta::needs_binary(k)) {
+            return self.binary_delete_multi(keys);
+        }
         let mut results: Vec<Result<()>> = keys.iter().map(|_| Ok(())).collect();
         let Some((t, groups)) = self.group(keys, &mut results) else {
             return results;
         };
-        let mut batches = Vec::with_capacity(groups.len());
-        for (node, idxs) in groups {
-            let mut b = Batch::new(&t.nodes[node], idxs);
+        let mut batches = multi::open_batches(
+            groups.into_iter().map(|(n, idxs)| (&t.nodes[n], idxs)),
+            "delete",
+        );
+        for b in &mut batches {
             if let Some(conn) = b.conn.as_mut() {
                 for &i in &b.cursor.keys {
                     protocol::encode_delete(&mut conn.wbuf, keys[i], false);
                 }
             }
-            batches.push(b);
         }
-        self.run_batches(
+        multi::run_batches(
             &mut batches,
             "delete",
             &mut results,
+            self.opts.io_timeout,
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, "delete", reply));
@@ -1026,6 +1204,7 @@ impl Client {
             }
             match t.ring.owner(key) {
                 Some(n) if t.nodes[n].is_ejected() => {
+                    t.nodes[n].metrics().refused();
                     results[i] = Err(Error::ServerDead {
                         addr: t.nodes[n].label().to_string(),
                     })
@@ -1050,250 +1229,14 @@ impl Client {
             .collect();
         Some((t, groups))
     }
-
-    /// Write every batch's request, then read every batch's replies, handing
-    /// each reply to `on_reply` (which returns true when the batch is complete).
-    /// A batch whose node fails gives its unanswered keys that error.
-    fn run_batches<T>(
-        &self,
-        batches: &mut [Batch<'_>],
-        op: &'static str,
-        results: &mut [Result<T>],
-        mut on_reply: impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-    ) {
-        let mut all_sent = true;
-        for b in batches.iter_mut() {
-            let Some(conn) = b.conn.as_mut() else {
-                continue;
-            };
-            match conn.send_nonblocking(0) {
-                Ok(n) => {
-                    b.sent = n;
-                    if n < conn.wbuf.len() {
-                        all_sent = false;
-                    } else {
-                        conn.wbuf.clear();
-                        b.sent = 0;
-                    }
-                }
-                Err(e) => b.error = Some(Error::io(b.node.label(), op, e)),
-            }
-        }
-        if all_sent {
-            // Every request is out and each node only has replies left to send,
-            // so reading the nodes one after another cannot deadlock. One
-            // deadline for the whole call: N silent nodes cost one I/O timeout.
-            let deadline = Instant::now() + self.opts.io_timeout;
-            for b in batches.iter_mut() {
-                if b.error.is_some() {
-                    continue;
-                }
-                let Some(conn) = b.conn.as_mut() else {
-                    continue;
-                };
-                conn.set_deadline(deadline);
-                let label = b.node.label();
-                let cursor = &mut b.cursor;
-                let r = conn.read_until(label, op, |reply| {
-                    on_reply(results, cursor, reply, label).map(|done| done.then_some(()))
-                });
-                if let Err(e) = r {
-                    b.error = Some(e);
-                }
-            }
-        } else {
-            self.poll_batches(batches, op, results, &mut on_reply);
-        }
-        for b in batches.iter_mut() {
-            let conn = b.conn.take();
-            match b.error.take() {
-                None => {
-                    if let Some(c) = conn {
-                        b.node.checkin(c);
-                    }
-                    b.node.record_success();
-                }
-                Some(e) => {
-                    if let Some(c) = conn {
-                        b.node.discard(c);
-                    }
-                    if b.blame_node && e.is_node_failure() {
-                        self.node_failed(b.node);
-                    }
-                    for &i in &b.cursor.keys[b.cursor.cursor.min(b.cursor.keys.len())..] {
-                        results[i] = Err(e.clone());
-                    }
-                }
-            }
-        }
-    }
-
-    /// The slow path of [`Client::run_batches`]: some request did not fit in
-    /// the socket buffer, so writes and reads are interleaved with poll.
-    fn poll_batches<T>(
-        &self,
-        batches: &mut [Batch<'_>],
-        op: &'static str,
-        results: &mut [Result<T>],
-        on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-    ) {
-        let deadline = Instant::now() + self.opts.io_timeout;
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(batches.len());
-        let mut which: Vec<usize> = Vec::with_capacity(batches.len());
-        loop {
-            fds.clear();
-            which.clear();
-            // TLS may hold decrypted bytes while its socket has nothing to read:
-            // those connections are read without waiting.
-            let mut buffered = false;
-            for (i, b) in batches.iter().enumerate() {
-                if b.error.is_some() || b.done {
-                    continue;
-                }
-                let Some(conn) = b.conn.as_ref() else {
-                    continue;
-                };
-                let mut events = libc::POLLIN;
-                if !conn.wbuf.is_empty() {
-                    events |= libc::POLLOUT;
-                }
-                buffered |= conn.has_buffered_input();
-                fds.push(libc::pollfd {
-                    fd: conn.fd(),
-                    events,
-                    revents: 0,
-                });
-                which.push(i);
-            }
-            if fds.is_empty() {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                for &i in &which {
-                    batches[i].error = Some(Error::Timeout {
-                        addr: batches[i].node.label().to_string(),
-                        op,
-                    });
-                }
-                return;
-            }
-            let ms = if buffered {
-                0
-            } else {
-                (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32
-            };
-            // SAFETY: fds is a valid array of fds.len() pollfd structs.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                for &i in &which {
-                    batches[i].error = Some(Error::io(
-                        batches[i].node.label(),
-                        op,
-                        std::io::Error::from(e.kind()),
-                    ));
-                }
-                return;
-            }
-            for (slot, &i) in which.iter().enumerate() {
-                let b = &mut batches[i];
-                let label = b.node.label();
-                let Some(conn) = b.conn.as_mut() else {
-                    continue;
-                };
-                let mut revents = fds[slot].revents;
-                if conn.has_buffered_input() {
-                    revents |= libc::POLLIN;
-                }
-                if revents == 0 {
-                    continue;
-                }
-                if revents & libc::POLLOUT != 0 && !conn.wbuf.is_empty() {
-                    match conn.send_nonblocking(b.sent) {
-                        Ok(n) if n >= conn.wbuf.len() => {
-                            conn.wbuf.clear();
-                            b.sent = 0;
-                        }
-                        Ok(n) => b.sent = n,
-                        Err(e) => {
-                            b.error = Some(Error::io(label, op, e));
-                            continue;
-                        }
-                    }
-                }
-                if revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0 {
-                    if let Err(e) = drain(
-                        conn,
-                        label,
-                        op,
-                        results,
-                        &mut b.cursor,
-                        &mut b.done,
-                        on_reply,
-                    ) {
-                        b.error = Some(e);
-                    }
-                }
-            }
-        }
-    }
 }
 
-/// Parse everything received so far on a polled connection.
-fn drain<T>(
-    conn: &mut Conn,
-    label: &str,
-    op: &'static str,
-    results: &mut [Result<T>],
-    cursor: &mut Cursor,
-    done: &mut bool,
-    on_reply: &mut impl FnMut(&mut [Result<T>], &mut Cursor, Reply<'_>, &str) -> Result<bool>,
-) -> Result<()> {
-    let mut needed = None;
-    loop {
-        if !conn
-            .fill_nonblocking(needed)
-            .map_err(|e| Error::io(label, op, e))?
-        {
-            return Ok(());
-        }
-        loop {
-            match protocol::parse(conn.pending()) {
-                Ok(Parse::Done(reply, used)) => {
-                    let finished = on_reply(results, cursor, reply, label)?;
-                    conn.consume(used);
-                    if finished {
-                        *done = true;
-                        return Ok(());
-                    }
-                }
-                Ok(Parse::Incomplete { needed: n }) => {
-                    needed = n;
-                    break;
-                }
-                Err(detail) => {
-                    return Err(Error::Protocol {
-                        addr: label.to_string(),
-                        op,
-                        detail,
-                    })
-                }
-            }
-        }
+fn anomaly(label: &str, op: &'static str, what: &str, key: &[u8]) -> Error {
+    Error::Protocol {
+        addr: label.to_string(),
+        op,
+        detail: format!("{what} {}", crate::error::quote_bytes(key, 260)),
     }
-}
-
-/// Which of a batch's keys have been answered.
-#[derive(Debug)]
-pub struct Cursor {
-    keys: Vec<usize>,
-    cursor: usize,
-    /// `END` lines still to come (a multi-get split over several request lines).
-    ends: usize,
 }
 
 /// The longest `get`/`gets` request line a multi-get sends. ElastiCache
@@ -1304,40 +1247,11 @@ const MAX_GET_LINE: usize = 8 * 1024;
 /// `gets` + CRLF.
 const GET_LINE_OVERHEAD: usize = 6;
 
-struct Batch<'a> {
-    node: &'a NodePool,
-    conn: Option<Conn>,
-    cursor: Cursor,
-    sent: usize,
-    done: bool,
-    error: Option<Error>,
-    /// False when the error is not the node's fault (no free connection).
-    blame_node: bool,
-}
-
-impl<'a> Batch<'a> {
-    fn new(node: &'a Arc<NodePool>, keys: Vec<usize>) -> Batch<'a> {
-        let (conn, error, blame_node) = match node.checkout("multi") {
-            Ok(mut c) => {
-                c.begin();
-                (Some(c), None, true)
-            }
-            Err(e) => (None, Some(e.error), e.node_failed),
-        };
-        Batch {
-            node,
-            conn,
-            cursor: Cursor {
-                keys,
-                cursor: 0,
-                ends: 1,
-            },
-            sent: 0,
-            done: false,
-            error,
-            blame_node,
-        }
-    }
+/// Whether running `op` a second time after a failure with no reply does no
+/// harm: reads, and writes whose second run leaves what the first would
+/// (never incr/decr, append/prepend, add/replace or cas).
+fn retry_safe(op: &str) -> bool {
+    matches!(op, "get" | "gets" | "set" | "delete" | "touch")
 }
 
 fn no_servers(t: &Topology) -> Error {

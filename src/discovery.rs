@@ -9,7 +9,7 @@
 //! wrongly (the byte count, the version number, the `host|ip|port` shape).
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{quote_bytes, Error, Result};
 use crate::transport::{self, ConnectOptions, Stream};
@@ -19,6 +19,11 @@ pub const LEGACY_KEY: &str = "AmazonElastiCache:cluster";
 
 /// Replies larger than this are refused (a 300-node cluster is about 25 KB).
 pub const MAX_REPLY: usize = 4 << 20;
+
+/// More nodes than this in one configuration is a corrupt or hostile reply:
+/// an ElastiCache memcached cluster has at most a few hundred nodes. Without a
+/// cap a 4 MB reply would list 150,000 nodes, each with its own pool.
+pub const MAX_NODES: usize = 4096;
 
 /// One cache node as the configuration endpoint lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,6 +109,10 @@ pub struct DiscoveryOptions {
     /// The endpoint is an ElastiCache Serverless cache: no discovery command
     /// is sent (the TLS handshake still proves it reachable).
     pub serverless: bool,
+    /// What distinguishes these TLS settings (trust roots, client certificate,
+    /// server name, verification) in the node cache: a list discovered under
+    /// one set is never handed to a client with another. Empty for plain text.
+    pub tls_identity: String,
 }
 
 /// What one discovery produced.
@@ -113,6 +122,9 @@ pub struct Discovered {
     pub config: Config,
     /// The command that worked (`None` when the endpoint was used as the only node).
     pub command: Option<Command>,
+    /// The address that answered: tells a cluster re-created behind the same
+    /// DNS name from a lagging answer of the old one.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// The outcome of parsing a (possibly partial) reply buffer.
@@ -276,6 +288,13 @@ pub fn parse_payload(endpoint: &str, payload: &[u8]) -> Result<Config> {
     }
     let mut nodes = Vec::new();
     for entry in node_line.split([' ', '\t', '\r']).filter(|e| !e.is_empty()) {
+        // Stop before building the node that breaks the cap: no allocation follows the claim.
+        if nodes.len() == MAX_NODES {
+            return Err(bad(format!(
+                "more than {MAX_NODES} nodes listed (no cluster is that large): {}",
+                quote_bytes(payload, 200)
+            )));
+        }
         nodes.push(parse_entry(entry).map_err(|why| {
             bad(format!(
                 "bad node entry {}: {why}",
@@ -348,6 +367,7 @@ pub fn discover(
             serverless,
         },
         command: None,
+        peer: None,
     };
     if opts.serverless {
         let mut connect = opts.connect.clone();
@@ -358,6 +378,7 @@ pub fn discover(
         return Ok(single_node(true));
     }
     let mut stream = transport::connect(&host, port, &opts.connect, &label)?;
+    let peer = stream.socket().peer_addr().ok();
     let deadline = Instant::now() + opts.connect.io_timeout;
     let mut conv = Conversation {
         stream: &mut stream,
@@ -371,6 +392,7 @@ pub fn discover(
             return Ok(Discovered {
                 config,
                 command: Some(first),
+                peer,
             })
         }
         other => other,
@@ -389,10 +411,17 @@ pub fn discover(
         Reply::Config(config) => Ok(Discovered {
             config,
             command: Some(second),
+            peer,
         }),
         // ElastiCache Serverless speaks only TLS and has no discovery command.
-        _ if tls && config_get_unknown => Ok(single_node(true)),
-        _ if opts.ignore_cluster_errors => Ok(single_node(false)),
+        _ if tls && config_get_unknown => Ok(Discovered {
+            peer,
+            ..single_node(true)
+        }),
+        _ if opts.ignore_cluster_errors => Ok(Discovered {
+            peer,
+            ..single_node(false)
+        }),
         _ => Err(Error::Discovery {
             endpoint: label.clone(),
             detail: format!(
@@ -489,16 +518,18 @@ impl Conversation<'_> {
 }
 
 /// Discovery timeouts from plain numbers (used by the C and Python layers).
+/// Values near `u64::MAX` saturate (see [`crate::options::saturating_millis`]).
 pub fn options(connect_ms: u64, io_ms: u64, ignore_cluster_errors: bool) -> DiscoveryOptions {
     DiscoveryOptions {
         connect: ConnectOptions {
-            connect_timeout: Duration::from_millis(connect_ms),
-            io_timeout: Duration::from_millis(io_ms),
+            connect_timeout: crate::options::saturating_millis(connect_ms),
+            io_timeout: crate::options::saturating_millis(io_ms),
             tcp_nodelay: true,
             tls: None,
         },
         ignore_cluster_errors,
         serverless: false,
+        tls_identity: String::new(),
     }
 }
 

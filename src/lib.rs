@@ -10,10 +10,17 @@
 //! conversion and checks only.
 
 pub mod client;
+mod connect;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod ffi;
+mod forklock;
 pub mod hash;
+pub mod meta;
+pub mod metrics;
+#[doc(hidden)]
+pub mod multi;
 pub mod options;
 pub mod pool;
 pub mod protocol;

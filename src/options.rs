@@ -56,6 +56,10 @@ pub struct Options {
     /// `serverless` [false]: the endpoint is an ElastiCache Serverless cache:
     /// one TLS node (implies `tls`), no discovery, no ring, no refresh.
     pub serverless: bool,
+    /// `binary_keys` [false]: keys with whitespace or control bytes (1 to 186
+    /// bytes) go as base64 in meta commands to nodes that speak them (memcached
+    /// 1.6.10+), as pylibmc's binary protocol carries them; BAD_KEY elsewhere.
+    pub binary_keys: bool,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             tcp_nodelay: true,
             tls: TlsOptions::default(),
             serverless: false,
+            binary_keys: false,
         }
     }
 }
@@ -90,12 +95,33 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
     }
 }
 
+/// The longest any duration option can be: what poll(2) can wait (about 24.8
+/// days). Larger values mean "practically forever" and saturate here, so no
+/// deadline computation (`Instant + timeout`, milliseconds as `u64`) can
+/// overflow or wrap.
+pub const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// `ms` milliseconds, saturated at [`MAX_DURATION`].
+pub fn saturating_millis(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_DURATION)
+}
+
+/// `s` seconds, saturated at [`MAX_DURATION`].
+pub fn saturating_secs(s: u64) -> Duration {
+    Duration::from_secs(s).min(MAX_DURATION)
+}
+
+/// A non-negative integer; a run of digits beyond `u64::MAX` saturates
+/// (every caller caps it further), anything else is refused.
 fn parse_u64(name: &str, value: &str) -> Result<u64> {
-    value.trim().parse::<u64>().map_err(|_| {
-        Error::InvalidArgument(format!(
+    let v = value.trim();
+    match v.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Ok(u64::MAX),
+        Err(_) => Err(Error::InvalidArgument(format!(
             "option {name}: {value:?} is not a non-negative integer"
-        ))
-    })
+        ))),
+    }
 }
 
 /// An empty value unsets an optional text setting.
@@ -110,10 +136,10 @@ impl Options {
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         match name {
             "connect_timeout" | "connect_timeout_ms" => {
-                self.connect_timeout = Duration::from_millis(parse_u64(name, value)?)
+                self.connect_timeout = saturating_millis(parse_u64(name, value)?)
             }
             "io_timeout" | "io_timeout_ms" => {
-                self.io_timeout = Duration::from_millis(parse_u64(name, value)?)
+                self.io_timeout = saturating_millis(parse_u64(name, value)?)
             }
             "ignore_cluster_errors" => self.ignore_cluster_errors = parse_bool(name, value)?,
             "distribution" => self.distribution = Distribution::from_name(value)?,
@@ -139,25 +165,20 @@ impl Options {
                 self.max_connections_per_node = n as usize;
             }
             "failure_limit" => {
-                self.failure_limit = u32::try_from(parse_u64(name, value)?).map_err(|_| {
-                    Error::InvalidArgument(format!("option {name}: {value} is too large"))
-                })?
+                self.failure_limit = u32::try_from(parse_u64(name, value)?).unwrap_or(u32::MAX)
             }
-            "retry_timeout" => self.retry_timeout = Duration::from_secs(parse_u64(name, value)?),
+            "retry_timeout" => self.retry_timeout = saturating_secs(parse_u64(name, value)?),
             "remove_failed" => self.remove_failed = parse_bool(name, value)?,
-            "refresh_interval" => {
-                self.refresh_interval = Duration::from_secs(parse_u64(name, value)?)
-            }
+            "refresh_interval" => self.refresh_interval = saturating_secs(parse_u64(name, value)?),
             "refresh_interval_ms" => {
-                self.refresh_interval = Duration::from_millis(parse_u64(name, value)?)
+                self.refresh_interval = saturating_millis(parse_u64(name, value)?)
             }
             "max_value_size" => {
-                self.max_value_size = usize::try_from(parse_u64(name, value)?).map_err(|_| {
-                    Error::InvalidArgument(format!("option {name}: {value} is too large"))
-                })?
+                self.max_value_size = usize::try_from(parse_u64(name, value)?).unwrap_or(usize::MAX)
             }
             "tcp_nodelay" => self.tcp_nodelay = parse_bool(name, value)?,
             "serverless" => self.serverless = parse_bool(name, value)?,
+            "binary_keys" => self.binary_keys = parse_bool(name, value)?,
             "tls" => {
                 self.tls.enabled = parse_bool(name, value)?;
                 self.tls.reset_cache();
@@ -198,6 +219,20 @@ impl Options {
         Ok(())
     }
 
+    /// These options with every duration saturated at [`MAX_DURATION`] (for
+    /// options built as a struct rather than through [`Options::set`]).
+    pub fn saturated(mut self) -> Options {
+        for d in [
+            &mut self.connect_timeout,
+            &mut self.io_timeout,
+            &mut self.retry_timeout,
+            &mut self.refresh_interval,
+        ] {
+            *d = (*d).min(MAX_DURATION);
+        }
+        self
+    }
+
     /// Whether connections use TLS (`tls`, or `serverless`, which needs it).
     pub fn tls_enabled(&self) -> bool {
         self.tls.enabled || self.serverless
@@ -227,10 +262,18 @@ impl Options {
 
     /// The discovery options these settings imply.
     pub fn discovery_options(&self) -> DiscoveryOptions {
+        let tls = self.tls_enabled();
         DiscoveryOptions {
             connect: self.connect_options(),
             ignore_cluster_errors: self.ignore_cluster_errors,
             serverless: self.serverless,
+            // The Debug form lists every setting that changes what a TLS
+            // discovery trusts or reaches (never key material, only paths).
+            tls_identity: if tls {
+                format!("{:?}", self.tls)
+            } else {
+                String::new()
+            },
         }
     }
 }

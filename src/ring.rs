@@ -1,7 +1,7 @@
 //! Key placement: which server owns a key, exactly as libmemcached (modula,
 //! ketama, ketama_weighted) or pymemcache's `HashClient` (rendezvous) decides.
 //! No I/O, no allocation per lookup. The rules, and the traps they avoid, are
-//! those of `shared/reference/ketama.md`; the oracle tests in
+//! those of `docs/ketama.md`; the oracle tests in
 //! `tests/ring_oracle.rs` hold them against the real clients and servers.
 //!
 //! * **Server names.** A server's name is its host string exactly as given (an

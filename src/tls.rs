@@ -17,6 +17,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,8 +59,61 @@ pub struct TlsOptions {
     cache: Arc<Mutex<Option<Built>>>,
 }
 
-/// The connector built for a snapshot of the settings.
-type Built = (Settings, Arc<TlsConnector>);
+/// The connector built for a snapshot of the settings, and the fork
+/// generation it was built in (a child builds its own: the parent's rustls
+/// session cache has locks of its own a parent thread may have held).
+type Built = (Settings, Arc<TlsConnector>, u64);
+
+/// Threads inside [`TlsOptions::connector`] now, and whether a `fork()` is
+/// under way: the fork's prepare handler waits until no thread is inside, so
+/// the child never inherits a connector cache lock held by a thread it does
+/// not have. Plain atomics: a lock with parked waiters cannot be safely
+/// released in the child (its wake-up goes through a process-wide table a
+/// parent thread may have held).
+static INSIDE: AtomicUsize = AtomicUsize::new(0);
+static FORKING: AtomicBool = AtomicBool::new(false);
+static ATFORK: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn gate_prepare() {
+    FORKING.store(true, Ordering::SeqCst);
+    while INSIDE.load(Ordering::SeqCst) != 0 {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+extern "C" fn gate_release() {
+    FORKING.store(false, Ordering::SeqCst);
+}
+
+/// A thread counted in [`INSIDE`] until dropped.
+struct Inside;
+
+impl Inside {
+    fn enter() -> Inside {
+        ATFORK.call_once(|| {
+            // SAFETY: the handlers touch only two atomics (and sleep).
+            unsafe {
+                libc::pthread_atfork(Some(gate_prepare), Some(gate_release), Some(gate_release));
+            }
+        });
+        loop {
+            while FORKING.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            INSIDE.fetch_add(1, Ordering::SeqCst);
+            if !FORKING.load(Ordering::SeqCst) {
+                return Inside;
+            }
+            INSIDE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 type Settings = (
     Option<String>,
@@ -90,15 +144,28 @@ impl TlsOptions {
     /// unreadable file) is kept as its error, returned by every connect.
     pub fn connector(&self) -> Arc<TlsConnector> {
         let settings = self.settings();
+        let gen = crate::registry::generation();
+        let _inside = Inside::enter();
         let mut cache = self.cache.lock();
-        if let Some((s, c)) = cache.as_ref() {
-            if *s == settings {
+        if let Some((s, c, g)) = cache.as_ref() {
+            if *s == settings && *g == gen {
                 return c.clone();
             }
         }
         let c = Arc::new(TlsConnector::build(self));
-        *cache = Some((settings, c.clone()));
+        *cache = Some((settings, c.clone(), gen));
         c
+    }
+
+    /// Hold the connector cache for `d` the way a thread inside
+    /// [`TlsOptions::connector`] does (tests: a fork at that moment must not
+    /// leave the child a held lock). `taken` is called once it is held.
+    #[doc(hidden)]
+    pub fn hold_connector_cache_for_test(&self, d: std::time::Duration, taken: impl FnOnce()) {
+        let _inside = Inside::enter();
+        let _cache = self.cache.lock();
+        taken();
+        std::thread::sleep(d);
     }
 
     /// Build the configuration now, so that a bad file is reported when a

@@ -159,6 +159,18 @@ impl Default for ConnectOptions {
 pub fn connect(host: &str, port: u16, opts: &ConnectOptions, label: &str) -> Result<Stream> {
     let deadline = Instant::now() + opts.connect_timeout;
     let tcp = connect_tcp(host, port, opts, label, deadline)?;
+    secure(tcp, host, opts, label, deadline)
+}
+
+/// A connected socket as a [`Stream`]: as it is, or after the TLS handshake
+/// when the options ask for TLS (bounded by `deadline`).
+pub fn secure(
+    tcp: TcpStream,
+    host: &str,
+    opts: &ConnectOptions,
+    label: &str,
+    deadline: Instant,
+) -> Result<Stream> {
     let Some(tls) = &opts.tls else {
         return Ok(Stream::Tcp(tcp));
     };

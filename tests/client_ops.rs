@@ -1,28 +1,12 @@
 //! Every operation against real memcached processes, checked against the
 //! semantics of memcached's protocol.txt.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use elasticache::client::Client;
-use elasticache::options::Options;
 use elasticache::protocol::StoreCommand;
-use elasticache::ring::ServerSpec;
-use elasticache::testkit::Memcached;
+use elasticache::testkit::{client_for, Memcached};
 use elasticache::Error;
-
-fn client_for(servers: &[&Memcached], tweak: impl FnOnce(&mut Options)) -> Client {
-    let mut opts = Options::default();
-    tweak(&mut opts);
-    let specs = servers
-        .iter()
-        .map(|m| ServerSpec {
-            host: m.ip().to_string(),
-            port: m.port(),
-            weight: 1,
-        })
-        .collect();
-    Client::from_servers(specs, opts).unwrap()
-}
 
 fn one() -> (Memcached, Client) {
     let m = Memcached::start().unwrap();
@@ -261,7 +245,8 @@ fn multi_get_1000_keys_over_4_nodes() {
         .map(|(i, (k, v))| (*k, v.as_slice(), i as u32, 0))
         .collect();
     let res = c.store_multi(StoreCommand::Set, &stored);
-    assert!(res.iter().all(|r| r.is_ok()));
+    assert_eq!(res.len(), stored.len());
+    assert!(res.iter().all(|r| *r == Ok(())), "{res:?}");
     // The keys really are spread over all four nodes.
     for n in &nodes {
         let on_node = keys
@@ -349,11 +334,12 @@ fn multi_get_with_a_dead_node_returns_the_others() {
                 assert_eq!(&it.value, k);
                 hits += 1;
             }
-            Err(e) => {
+            Err(Error::Connection { addr, .. }) => {
                 assert_eq!(owner, dead, "only the dead node's keys fail");
-                assert!(e.to_string().contains(&dead), "{e}");
+                assert_eq!(addr, &dead);
                 errors += 1;
             }
+            Err(e) => panic!("a refused connection, not {e:?}"),
             Ok(None) => panic!("no key is a miss here"),
         }
     }
@@ -396,45 +382,6 @@ fn threads_share_one_client_without_cross_talk() {
             });
         }
     });
-}
-
-#[test]
-fn hung_node_times_out_within_the_io_timeout() {
-    // A listener that accepts and never answers.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let _accepting = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().take(4) {
-            held.push(s);
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    });
-    let opts = Options {
-        io_timeout: Duration::from_millis(400),
-        ..Options::default()
-    };
-    let c = Client::from_servers(
-        vec![ServerSpec {
-            host: "127.0.0.1".into(),
-            port,
-            weight: 1,
-        }],
-        opts,
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    let r = c.get(b"k");
-    let took = t0.elapsed();
-    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
-    assert!(
-        took >= Duration::from_millis(380) && took <= Duration::from_millis(480),
-        "{took:?}"
-    );
-    assert!(r
-        .unwrap_err()
-        .to_string()
-        .contains(&format!("127.0.0.1:{port}")));
 }
 
 #[test]

@@ -205,25 +205,52 @@ fn config_accessors_and_index_out_of_range() {
     }
 }
 
+/// Run in a process of its own by `the_load_time_constructor_registers_the_fork_handler`,
+/// where no other test has touched the library: only the constructor can
+/// have registered the handler by the time this runs.
 #[test]
-fn fork_child_gets_a_new_generation() {
+#[ignore = "run alone in a child process by the test below"]
+fn probe_atfork_registered_before_any_call() {
     assert!(
         elasticache::registry::atfork_registered(),
-        "the load-time constructor registered the handler"
+        "the fork handler is not registered before the first library call"
     );
-    let before = elasticache_fork_generation();
-    // SAFETY: the child only reads atomics and exits.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let ok = elasticache_fork_generation() == before + 1
-            && elasticache::registry::fork_child_runs() >= 1;
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+#[test]
+fn the_load_time_constructor_registers_the_fork_handler() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "probe_atfork_registered_before_any_call",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fork_child_gets_a_new_generation() {
+    let before = elasticache_fork_generation();
+    let ((), end) = elasticache::testkit::fork_and_wait(
+        std::time::Duration::from_secs(10),
+        || {
+            elasticache_fork_generation() == before + 1
+                && elasticache::registry::fork_child_runs() >= 1
+        },
+        || {},
+    );
+    assert_eq!(
+        end,
+        elasticache::testkit::ChildEnd::Exited(0),
         "child saw generation + 1"
     );
     assert_eq!(

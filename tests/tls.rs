@@ -7,117 +7,20 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use elasticache::client::Client;
 use elasticache::discovery;
 use elasticache::options::Options;
 use elasticache::protocol::StoreCommand;
-use elasticache::ring::ServerSpec;
-use elasticache::testkit::tls::{TempDir, TlsConfigEndpoint, TlsMemcached};
-use elasticache::testkit::Memcached;
+use elasticache::testkit::tls::{TlsConfigEndpoint, TlsMemcached};
+use elasticache::testkit::{fork_and_wait, ChildEnd, Memcached};
 use elasticache::transport::set_test_resolver_override;
 use elasticache::{Error, Status};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, SanType,
-};
 
-/// A CA and the files of certificates it signed.
-struct Pki {
-    dir: TempDir,
-    ca: Certificate,
-    ca_key: KeyPair,
-    ca_file: PathBuf,
-}
-
-/// A certificate and key on disk.
-struct Leaf {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = TempDir::new(&format!("ec-tls-{name}")).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(DnType::CommonName, format!("{name} test CA"));
-        let ca = p.self_signed(&ca_key).unwrap();
-        let ca_file = dir.write("ca.pem", ca.pem().as_bytes()).unwrap();
-        Pki {
-            dir,
-            ca,
-            ca_key,
-            ca_file,
-        }
-    }
-
-    fn leaf(&self, file: &str, names: &[&str], client: bool, expired: bool) -> Leaf {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(
-            names
-                .iter()
-                .filter(|n| n.parse::<IpAddr>().is_err())
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        for n in names {
-            if let Ok(ip) = n.parse::<IpAddr>() {
-                p.subject_alt_names.push(SanType::IpAddress(ip));
-            }
-        }
-        p.distinguished_name.push(DnType::CommonName, names[0]);
-        p.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        if expired {
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        Leaf {
-            cert: self
-                .dir
-                .write(&format!("{file}.crt"), cert.pem().as_bytes())
-                .unwrap(),
-            key: self
-                .dir
-                .write(&format!("{file}.key"), key.serialize_pem().as_bytes())
-                .unwrap(),
-        }
-    }
-
-    fn server(&self, leaf: &Leaf, extra: &[&str]) -> TlsMemcached {
-        TlsMemcached::start("127.0.0.1", &leaf.cert, &leaf.key, extra).unwrap()
-    }
-}
-
-fn tls_opts(pki: &Pki) -> Options {
-    let mut o = Options {
-        connect_timeout: Duration::from_millis(1000),
-        io_timeout: Duration::from_millis(2000),
-        ..Options::default()
-    };
-    o.set("tls", "true").unwrap();
-    o.set("tls_ca_file", pki.ca_file.to_str().unwrap()).unwrap();
-    o
-}
-
-fn spec(host: &str, port: u16) -> ServerSpec {
-    ServerSpec {
-        host: host.to_string(),
-        port,
-        weight: 1,
-    }
-}
+mod tls_common;
+use tls_common::{spec, tls_opts, Leaf, Pki};
 
 fn loopback() -> Option<IpAddr> {
     Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -185,10 +88,8 @@ fn every_operation_over_tls() {
         .iter()
         .map(|k| (k.as_bytes(), k.as_bytes(), 0u32, 0i64))
         .collect();
-    assert!(c
-        .store_multi(StoreCommand::Set, &items)
-        .iter()
-        .all(|r| r.is_ok()));
+    let stored = c.store_multi(StoreCommand::Set, &items);
+    assert!(stored.iter().all(|r| *r == Ok(())), "{stored:?}");
     let kb: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
     for (k, r) in keys.iter().zip(c.get_multi(&kb, false)) {
         assert_eq!(r.unwrap().unwrap().value, k.as_bytes());
@@ -208,7 +109,8 @@ fn every_operation_over_tls() {
     let out = pylibmc_read(&m.plain_addr(), &["from-tls", "k42"]);
     assert_eq!(out, "from-tls=hello over tls\nk42=k42\n");
 
-    assert!(c.delete_multi(&kb).iter().all(|r| r.is_ok()));
+    let deleted = c.delete_multi(&kb);
+    assert!(deleted.iter().all(|r| *r == Ok(())), "{deleted:?}");
     c.flush_all(0).unwrap();
     assert_eq!(c.get(b"big").unwrap(), None);
 }
@@ -298,12 +200,13 @@ fn multi_get_over_four_tls_nodes_with_large_batches() {
         .map(|k| (k.as_bytes(), value.as_slice(), 0, 0))
         .collect();
     let stored = c.store_multi(StoreCommand::Set, &refs);
-    assert!(stored.iter().all(|r| r.is_ok()), "{stored:?}");
+    assert!(stored.iter().all(|r| *r == Ok(())), "{stored:?}");
     let fb: Vec<&[u8]> = fat.iter().map(|k| k.as_bytes()).collect();
     for r in c.get_multi(&fb, false) {
         assert_eq!(r.unwrap().unwrap().value, value);
     }
-    assert!(c.delete_multi(&fb).iter().all(|r| r.is_ok()));
+    let deleted = c.delete_multi(&fb);
+    assert!(deleted.iter().all(|r| *r == Ok(())), "{deleted:?}");
 }
 
 #[test]
@@ -334,15 +237,22 @@ fn discovery_through_tls_configuration_endpoints() {
         assert_eq!(r.unwrap().unwrap().value, k.as_bytes());
     }
 
-    // A plain client cannot speak to the TLS endpoint: a clear error, not a hang.
-    let t0 = Instant::now();
+    // A plain client cannot speak to the TLS endpoint: an error naming it
+    // (how soon is tests/timing_tls.rs's to check).
     let plain = Options {
         connect_timeout: Duration::from_millis(500),
         io_timeout: Duration::from_millis(500),
         ..Options::default()
     };
     let e = discovery::discover(&endpoint, &plain.discovery_options(), None).unwrap_err();
-    assert!(t0.elapsed() < Duration::from_secs(3), "{e}");
+    assert!(
+        matches!(
+            e.status(),
+            Status::Discovery | Status::Timeout | Status::Connection
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&endpoint), "{e}");
 
     // The legacy form through a real TLS memcached (`config get cluster` is
     // ERROR there; the item is the payload).
@@ -513,13 +423,7 @@ fn certificate_failures_name_the_node_and_spare_the_others() {
         if seen[which] > 2 {
             continue;
         }
-        let t0 = Instant::now();
         let r = c.set(key.as_bytes(), b"v", 0, 0);
-        assert!(
-            t0.elapsed() < Duration::from_millis(1500),
-            "{owner}: {:?}",
-            t0.elapsed()
-        );
         let e = match (which, r) {
             (0, Ok(())) => {
                 assert_eq!(c.get(key.as_bytes()).unwrap().unwrap().value, b"v");
@@ -543,6 +447,8 @@ fn certificate_failures_name_the_node_and_spare_the_others() {
                 e.status() == Status::Tls && msg.contains("expired"),
                 "{msg}"
             ),
+            // A plain memcached answers the ClientHello with ERROR lines or
+            // nothing: the handshake fails or times out.
             _ => assert!(matches!(e.status(), Status::Tls | Status::Timeout), "{msg}"),
         }
     }
@@ -668,40 +574,33 @@ fn fork_child_uses_its_own_tls_sessions() {
     for i in 0..20 {
         c.set(format!("p{i}").as_bytes(), b"parent", 0, 0).unwrap();
     }
-    // SAFETY: the child only uses the client and exits with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let ok = (0..20).all(|i| {
-            let k = format!("c{i}");
-            c.set(k.as_bytes(), b"child", 0, 0).is_ok()
-                && c.get(format!("p{i}").as_bytes())
-                    .ok()
-                    .flatten()
-                    .is_some_and(|v| v.value == b"parent")
-        });
-        // SAFETY: ends the child without running the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    // The parent keeps using its own sessions meanwhile.
-    for i in 0..20 {
-        assert_eq!(
-            c.get(format!("p{i}").as_bytes()).unwrap().unwrap().value,
-            b"parent"
-        );
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: {status}"
+    let ((), end) = fork_and_wait(
+        Duration::from_secs(20),
+        || {
+            (0..20).all(|i| {
+                let k = format!("c{i}");
+                c.set(k.as_bytes(), b"child", 0, 0).is_ok()
+                    && c.get(format!("p{i}").as_bytes())
+                        .ok()
+                        .flatten()
+                        .is_some_and(|v| v.value == b"parent")
+            })
+        },
+        || {
+            // The parent keeps using its own sessions meanwhile.
+            for i in 0..20 {
+                assert_eq!(
+                    c.get(format!("p{i}").as_bytes()).unwrap().unwrap().value,
+                    b"parent"
+                );
+            }
+        },
     );
+    assert_eq!(end, ChildEnd::Exited(0), "the child used its own sessions");
     for i in 0..20 {
         assert_eq!(
             c.get(format!("c{i}").as_bytes()).unwrap().unwrap().value,
             b"child"
         );
     }
-    let _ = std::io::stderr().flush();
 }

@@ -17,7 +17,7 @@ use crate::protocol::StoreCommand;
 /// may be called concurrently on one client. Free with `elasticache_client_free`
 /// once no call is running on it.
 #[allow(non_camel_case_types)]
-pub struct elasticache_client(Client);
+pub struct elasticache_client(pub(crate) Client);
 
 /// A value read from the cache: bytes, flags and cas id. Owned by the caller,
 /// freed with `elasticache_value_free`. Immutable; safe to read from many threads.
@@ -217,7 +217,13 @@ pub unsafe extern "C" fn elasticache_get_into(
         }
         // SAFETY: caller's contract.
         let (c, key) = unsafe { (client_ref(client)?, bytes(key, key_len, "key")?) };
-        let item = c.get(key)?.ok_or(Error::NotFound)?;
+        // The cas id comes only with `gets`; a plain get costs nothing extra.
+        let item = if cas.is_null() {
+            c.get(key)?
+        } else {
+            c.gets(key)?
+        };
+        let item = item.ok_or(Error::NotFound)?;
         // SAFETY: outputs checked for NULL; buf valid for cap bytes.
         unsafe {
             if !len.is_null() {

@@ -61,6 +61,10 @@ pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_opti
 /// `serverless` (true/false) [false]: the endpoint is an ElastiCache
 /// Serverless cache, used as one TLS node without discovery (implies `tls`;
 /// also detected under `tls` when the endpoint knows no discovery command).
+/// `binary_keys` (true/false) [false]: keys of 1 to 186 bytes with
+/// whitespace or control bytes are sent base64-encoded in meta commands to
+/// nodes with memcached 1.6.10+ (stored under the raw bytes, as pylibmc's
+/// binary protocol does); elsewhere such keys stay BAD_KEY.
 /// A file option is read when set: a missing or unparsable file is refused.
 /// An empty value unsets a text option.
 /// An unknown name or a bad value returns INVALID_ARGUMENT and changes nothing.

@@ -6,9 +6,13 @@
 
 pub mod cluster;
 pub mod endpoint;
+pub mod fakenode;
 pub mod memcached;
+pub mod support;
 pub mod tls;
 
 pub use cluster::{LocalCluster, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
+pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;
+pub use support::{client_for, fork_and_wait, require, require_tool, ChildEnd};

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "elasticache.h"
+#include "wait_child.h"
 
 int main(void) {
     uint64_t before = elasticache_fork_generation();
@@ -21,8 +22,7 @@ int main(void) {
     if (pid == 0) {
         _exit(elasticache_fork_generation() == before + 1 ? 0 : 1);
     }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (wait_child(pid, 10000, "fork_generation child") != 0) {
         fprintf(stderr, "FAIL: the child did not see a new fork generation (handler not registered)\n");
         return 1;
     }

@@ -4,13 +4,15 @@
  * libmemcached client places it. The caller then asks each server which keys
  * it holds.
  *
- * usage: lmc_write DIST HASH [--remove-failed] HOST:PORT:WEIGHT...
+ * usage: lmc_write DIST HASH [--remove-failed | --read] HOST:PORT:WEIGHT...
  *   DIST: modula | ketama | ketama_weighted
  *   HASH: memcached_hash_t number (0 default ... 10 murmur3)
  *   --remove-failed: auto-eject (MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS,
  *     failure limit 1, long dead/retry timeouts). Warm-up keys are written
  *     first until the dead servers are ejected, then the test keys; a key whose
  *     set fails is printed as "FAIL <hex>".
+ *   --read: get every key instead (the reverse check: libmemcached finds what
+ *     another client wrote); prints "MISS <hex>" per miss, then "read N hits M".
  * stdin: one hex-encoded key per line. stdout: "written N" then any FAIL lines.
  *
  * Behaviors are set as pylibmc sets them: the hash first, then the
@@ -45,9 +47,12 @@ int main(int argc, char **argv) {
     }
     const char *dist = argv[1];
     int hash = atoi(argv[2]);
-    int first = 3, remove_failed = 0;
+    int first = 3, remove_failed = 0, reading = 0;
     if (strcmp(argv[3], "--remove-failed") == 0) {
         remove_failed = 1;
+        first = 4;
+    } else if (strcmp(argv[3], "--read") == 0) {
+        reading = 1;
         first = 4;
     }
     memcached_st *m = memcached_create(NULL);
@@ -68,7 +73,7 @@ int main(int argc, char **argv) {
         check(m, memcached_behavior_set(m, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 600), "retry_timeout");
         check(m, memcached_behavior_set(m, MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, 600), "dead_timeout");
         check(m, memcached_behavior_set(m, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200), "connect_timeout");
-    } else {
+    } else if (!reading) {
         check(m, memcached_behavior_set(m, MEMCACHED_BEHAVIOR_NOREPLY, 1), "noreply");
     }
     for (int i = first; i < argc; i++) {
@@ -99,11 +104,28 @@ int main(int argc, char **argv) {
     char *line = NULL, *key = NULL;
     size_t cap = 0;
     ssize_t n;
-    long written = 0;
+    long written = 0, hits = 0;
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
         key = realloc(key, (size_t)n / 2 + 1);
         for (ssize_t i = 0; i < n / 2; i++) key[i] = (char)(hexval(line[2 * i]) * 16 + hexval(line[2 * i + 1]));
+        if (reading) {
+            size_t vlen = 0;
+            uint32_t flags = 0;
+            memcached_return_t rc;
+            char *v = memcached_get(m, key, (size_t)n / 2, &vlen, &flags, &rc);
+            if (v) {
+                hits++;
+                free(v);
+            } else if (rc == MEMCACHED_NOTFOUND) {
+                printf("MISS %.*s\n", (int)n, line);
+            } else {
+                fprintf(stderr, "lmc_write: get %.*s: %s\n", (int)n, line, memcached_last_error_message(m));
+                return 1;
+            }
+            written++;
+            continue;
+        }
         memcached_return_t rc = memcached_set(m, key, (size_t)n / 2, "1", 1, 0, 0);
         if (rc != MEMCACHED_SUCCESS) {
             if (remove_failed) {
@@ -114,6 +136,14 @@ int main(int argc, char **argv) {
             return 1;
         }
         written++;
+    }
+    if (reading) {
+        memcached_quit(m);
+        printf("read %ld hits %ld\n", written, hits);
+        memcached_free(m);
+        free(line);
+        free(key);
+        return 0;
     }
     if (!remove_failed) {
         /* noreply sets are unacknowledged: a `version` round trip on each

@@ -7,7 +7,8 @@ over libelasticache (auto-discovery, libmemcached-compatible placement).
     mc.get("key")
 
 `elasticache.Client([...servers...], behaviors={...})` takes pylibmc's
-arguments; the exceptions carry pylibmc's names. See README.md.
+arguments; the exceptions carry pylibmc's names. `install_as_pylibmc()`
+makes `import pylibmc` give this package. See README.md.
 """
 
 from . import _native
@@ -20,6 +21,11 @@ from .client import BehaviorDict, Client
 from .discovery import discover, refresh
 from .exceptions import *  # noqa: F401,F403 - pylibmc's exception names
 from .exceptions import Error, MemcachedError, errors, exceptions  # noqa: F401
+from .servers import server_type_tcp, server_type_udp, server_type_unix, translate_server_spec
+from .pools import ClientPool, ThreadMappedPool
+from . import autoconf, pools  # noqa: F401 - pylibmc.autoconf, pylibmc.pools
+from . import events, metrics  # noqa: F401 - events go to the `elasticache` logger from import on
+from .pylibmc_compat import install_as_pylibmc, libmemcached_version, libmemcached_version_hex
 
 __version__ = "0.1.0"
 library_path = _native.library_path
@@ -29,6 +35,15 @@ distributions = {name: i for i, name in enumerate(_DISTRIBUTIONS)}
 support_compression = True
 support_sasl = False
 
-__all__ = ["Client", "BehaviorDict", "discover", "refresh", "Error", "MemcachedError",
-           "all_behaviors", "all_callbacks", "hashers", "distributions", "library_path"] + [
-    name for name, _ in exceptions]
+
+def build_info():
+    """pylibmc's build_info(), for this package."""
+    return (f"elasticache {__version__} (libelasticache {libelasticache_version}) for libmemcached "
+            f"{libmemcached_version} placement (compression={support_compression}, sasl={support_sasl})")
+
+
+__all__ = ["Client", "BehaviorDict", "ClientPool", "ThreadMappedPool", "discover", "refresh", "Error",
+           "MemcachedError", "all_behaviors", "all_callbacks", "hashers", "distributions", "library_path",
+           "install_as_pylibmc", "libmemcached_version", "libmemcached_version_hex", "server_type_tcp",
+           "server_type_udp", "server_type_unix", "support_compression", "support_sasl",
+           "translate_server_spec", "build_info"] + [name for name, _ in exceptions]

@@ -117,4 +117,59 @@ uint32_t elasticache_ring_lookup(const elasticache_ring *ring, const char *key, 
 uint32_t elasticache_ring_server(const elasticache_ring *ring, size_t index, const char **host_port);
 size_t elasticache_ring_server_count(const elasticache_ring *ring);
 void elasticache_ring_free(elasticache_ring *ring);
+
+typedef struct elasticache_event {
+    uint32_t kind;
+    const char *node;
+    const char *endpoint;
+    uint64_t config_version;
+    uint32_t nodes_before;
+    uint32_t nodes_after;
+    const char *reason;
+} elasticache_event;
+/* (a space before the ";": not a function declaration, for tests/test_native.py) */
+typedef void (*elasticache_event_fn)(const elasticache_event *event, void *user_data) ;
+uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
+const char *elasticache_event_kind_str(uint32_t kind);
+
+typedef struct elasticache_metrics elasticache_metrics;
+typedef struct elasticache_node_metrics {
+    const char *node;
+    uint64_t requests;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t errors;
+    uint64_t timeouts;
+    uint64_t ejections;
+    uint64_t open_connections;
+    bool ejected;
+    uint64_t latency_sum_us;
+    uint64_t p50_us;
+    uint64_t p99_us;
+} elasticache_node_metrics;
+uint32_t elasticache_client_metrics(const elasticache_client *client, elasticache_metrics **out);
+size_t elasticache_metrics_node_count(const elasticache_metrics *metrics);
+uint32_t elasticache_metrics_node(const elasticache_metrics *metrics, size_t i, elasticache_node_metrics *out);
+size_t elasticache_metrics_bucket_count(void);
+uint32_t elasticache_metrics_bucket(const elasticache_metrics *metrics, size_t i, size_t b, uint64_t *upper_us,
+                                    uint64_t *count);
+void elasticache_metrics_free(elasticache_metrics *metrics);
+
+typedef struct elasticache_lease elasticache_lease;
+typedef uint32_t elasticache_lease_state;
+uint32_t elasticache_get_or_lease(const elasticache_client *client, const char *key, size_t key_len,
+                                  uint32_t lease_ttl, uint32_t recache_before,
+                                  elasticache_lease **out);
+uint32_t elasticache_invalidate(const elasticache_client *client, const char *key, size_t key_len,
+                                uint32_t ttl);
+elasticache_lease_state elasticache_lease_get_state(const elasticache_lease *lease);
+bool elasticache_lease_has_value(const elasticache_lease *lease);
+const char *elasticache_lease_data(const elasticache_lease *lease);
+size_t elasticache_lease_len(const elasticache_lease *lease);
+uint32_t elasticache_lease_flags(const elasticache_lease *lease);
+uint64_t elasticache_lease_cas(const elasticache_lease *lease);
+bool elasticache_lease_stale(const elasticache_lease *lease);
+bool elasticache_lease_protected(const elasticache_lease *lease);
+int64_t elasticache_lease_ttl(const elasticache_lease *lease);
+void elasticache_lease_free(elasticache_lease *lease);
 """

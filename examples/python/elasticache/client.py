@@ -12,10 +12,12 @@ import operator
 from itertools import accumulate
 import pickle
 import threading
+from time import monotonic as _monotonic
 import zlib
 
 from . import _native as n
 from . import behaviors as _bh
+from ._meta import LeaseMixin
 from .exceptions import (
     BadKeyProvided,
     CacheMiss,
@@ -23,9 +25,31 @@ from .exceptions import (
     NotFound,
     SomeErrors,
     error_for,
+    ignorable,
+    warn_once,
 )
+from .servers import label as _label
+from .servers import split_server as _split_server
+from .servers import translate_server_spec  # noqa: F401 - pylibmc.client's name
 
 ffi, lib, NULL = n.ffi, n.lib, n.NULL
+
+# cffi parses a C type string the first time it meets it, and keeps a few
+# references to small ints from it: parse every type the calls use at import,
+# so that no call changes a refcount (pylibmc's own test_refcounts checks it).
+for _t in ("char **", "char *[]", "char[]", "elasticache_client *", "elasticache_client **",
+           "elasticache_config **", "elasticache_lease **", "elasticache_multi **",
+           "elasticache_options **", "elasticache_stats **", "elasticache_value **", "size_t *",
+           "size_t[]", "uint16_t *", "uint32_t *", "uint32_t[]", "uint64_t *", "uint64_t[]",
+           "uintptr_t", "uintptr_t *", "uintptr_t[]"):
+    ffi.typeof(_t)
+# ABI mode resolves (and parses the type of) each function on first use: all now.
+for _t in dir(lib):
+    try:
+        getattr(lib, _t)
+    except AttributeError:  # declared, but absent from an older library
+        pass
+del _t
 
 FLAG_PICKLE = 1
 FLAG_INTEGER = 2
@@ -35,8 +59,10 @@ FLAG_TEXT = 16
 _FLAG_TYPES = FLAG_PICKLE | FLAG_INTEGER | FLAG_LONG | FLAG_TEXT
 
 MAX_KEY_LEN = 250
+_REBUILD_EVERY = 1.0  # seconds between attempts to build a client whose discovery failed
 _SCRATCH_START = 16 * 1024
 _SCRATCH_MAX = 2 * 1024 * 1024
+_BIG_KEYS = 64
 
 _MISS = object()
 _tls = threading.local()
@@ -48,9 +74,10 @@ _unpack = ffi.unpack
 class _Scratch:
     """Per-thread output buffers for get_into (never shared between threads)."""
 
-    __slots__ = ("buf", "cap", "plen", "pflags", "pcas", "pval", "pnum")
+    __slots__ = ("buf", "cap", "plen", "pflags", "pcas", "pval", "pnum", "big")
 
     def __init__(self):
+        self.big = {}  # keys last seen with a value over _SCRATCH_MAX (see _get_large)
         self.cap = _SCRATCH_START
         self.buf = ffi.new("char[]", self.cap)
         self.plen = ffi.new("size_t *")
@@ -139,35 +166,6 @@ def _options_handle(opts):
     return handle
 
 
-def _split_server(spec):
-    """pylibmc's server spec -> ("host:port" text for the library, weight)."""
-    if isinstance(spec, tuple):
-        # pylibmc's (type, host, port[, weight]) tuples, type 1 = TCP.
-        if len(spec) < 3 or spec[0] != 1:
-            raise ValueError(f"unsupported server {spec!r}: only TCP servers are supported")
-        host, port = spec[1], spec[2]
-        weight = spec[3] if len(spec) > 3 else 1
-        host = f"[{host}]" if ":" in host else host
-        return f"{host}:{port}", int(weight)
-    if not isinstance(spec, str):
-        raise TypeError(f"server must be a 'host:port' string, not {type(spec).__name__}")
-    if spec.startswith("/") or spec.startswith("unix:"):
-        raise ValueError(f"unsupported server {spec!r}: UNIX sockets are not supported")
-    if spec.startswith("udp:"):
-        raise ValueError(f"unsupported server {spec!r}: UDP is not supported")
-    weight = 1
-    if spec.startswith("["):
-        end = spec.find("]")
-        rest = spec[end + 1:] if end >= 0 else ""
-        if rest.count(":") == 2:
-            spec, _, w = spec.rpartition(":")
-            weight = int(w)
-    elif spec.count(":") == 2:
-        spec, _, w = spec.rpartition(":")
-        weight = int(w)
-    return spec, weight
-
-
 class BehaviorDict(dict):
     """`client.behaviors`: a dict whose item assignment reconfigures the client."""
 
@@ -185,22 +183,25 @@ class BehaviorDict(dict):
         super().update(d)
 
 
-class _Handle:
-    """Owns one C client; freed when the last Python reference goes, so a
-    call in flight on another thread keeps its client alive."""
-
-    __slots__ = ("ptr", "__weakref__")
-
-    def __init__(self, ptr):
-        self.ptr = ptr
-
-    def __del__(self):
-        ptr, self.ptr = self.ptr, None
-        if ptr is not None:
-            lib.elasticache_client_free(ptr)
+def translate_server_specs(servers):
+    """pylibmc's helper: every spec as a (type, address, port, weight) tuple
+    (3-tuples are passed through)."""
+    return [s if isinstance(s, tuple) and len(s) == 3 else translate_server_spec(s) for s in servers]
 
 
-class Client:
+# The C client of a Client whose discovery failed under ignore_exc: every
+# call on it answers INVALID_ARGUMENT at once, and the error path retries.
+_NO_CLIENT = ffi.cast("elasticache_client *", 0)
+# libmemcached's stats, the only ones pylibmc's get_stats() returns.
+_LIBMEMCACHED_STATS = frozenset((
+    "pid", "uptime", "time", "version", "pointer_size", "rusage_user", "rusage_system", "curr_items",
+    "total_items", "bytes", "curr_connections", "total_connections", "connection_structures",
+    "cmd_get", "cmd_set", "get_hits", "get_misses", "evictions", "bytes_read", "bytes_written",
+    "limit_maxbytes", "threads"))
+_UNSET = 0xFFFFFFFF  # a per-key status the library did not write
+
+
+class Client(LeaseMixin):
     """A memcached client with pylibmc's interface.
 
     `Client(["10.0.0.1:11211", "10.0.0.2:11211"], behaviors={"ketama": True})`
@@ -209,7 +210,7 @@ class Client:
     """
 
     def __init__(self, servers, behaviors=None, binary=False, username=None, password=None,
-                 options=None, **tls):
+                 options=None, ignore_exc=False, **tls):
         if username is not None or password is not None:
             raise TypeError("SASL (username/password) is not supported: ElastiCache memcached "
                             "uses no SASL; use TLS or network isolation")
@@ -218,16 +219,17 @@ class Client:
         self.addresses = list(servers)
         if not self.addresses:
             raise Error("empty server list")
-        self.binary = binary  # accepted and ignored: the text protocol is always used
+        self.binary = binary  # keys text cannot carry go as meta-protocol binary keys
         self.endpoint = None
         self._ignore_cluster_errors = False
+        self.ignore_exc = bool(ignore_exc)
         self._extra_options = _with_tls(options, tls)
         self._set = _bh.validate(behaviors)
         self._build()
 
     @classmethod
     def from_endpoint(cls, endpoint, behaviors=None, ignore_cluster_errors=False, binary=False,
-                      options=None, **tls):
+                      options=None, ignore_exc=False, **tls):
         """A client for the cluster behind a configuration endpoint ("host:port").
 
         The node list comes from the process-global node cache (discovered on
@@ -239,6 +241,12 @@ class Client:
         TLS keywords (also accepted by `Client(...)`): `tls`, `tls_ca_file`,
         `tls_cert_file`, `tls_key_file`, `tls_server_name`,
         `tls_insecure_skip_verify`, `serverless`.
+
+        `ignore_exc=True` (also for `Client(...)`): a connection, timeout,
+        server or discovery error makes reads return the default (get_multi
+        what it found) and writes and deletes False instead of raising; each
+        is logged at WARNING on the `elasticache` logger, at most once per node
+        every few seconds. Bad keys and values too big still raise.
         """
         self = cls.__new__(cls)
         if not isinstance(endpoint, str) or not endpoint:
@@ -247,6 +255,7 @@ class Client:
         self.binary = binary
         self.endpoint = endpoint
         self._ignore_cluster_errors = bool(ignore_cluster_errors)
+        self.ignore_exc = bool(ignore_exc)
         self._extra_options = _with_tls(options, tls)
         if behaviors is None:
             behaviors = {"ketama": True, "tcp_nodelay": True}
@@ -258,6 +267,10 @@ class Client:
     def _build(self):
         eff = _bh.effective(self._set)
         opts = _bh.to_options(eff)
+        if self.binary:
+            # pylibmc's binary protocol carries any key bytes; we carry the
+            # keys text cannot through the meta protocol's base64 keys.
+            opts["binary_keys"] = "true"
         if self.endpoint is not None:
             opts["ignore_cluster_errors"] = "true" if self._ignore_cluster_errors else "false"
         opts.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in self._extra_options.items()})
@@ -277,10 +290,24 @@ class Client:
             what = "elasticache_client_new_servers"
             self._labels = None
             self._specs = [s for s, _ in specs]
+        self._rebuild_lock = threading.Lock()
+        self._next_build = 0.0
         if rc:
-            raise error_for(rc, what=what)
-        self._h = _Handle(out[0])
+            exc = error_for(rc, what=what)
+            if not (self.ignore_exc and ignorable(rc, exc)):
+                raise exc
+            # Serve defaults until the cluster can be reached (see _failed).
+            warn_once(exc, key=what)
+            self._h = _NO_CLIENT
+            self._next_build = _monotonic() + _REBUILD_EVERY
+        else:
+            # The cdata owns the C client. Every call passes it as an argument,
+            # which holds it for the length of the call: a concurrent
+            # set_behaviors() only drops this attribute's reference.
+            self._h = ffi.gc(out[0], lib.elasticache_client_free)
         self._eff = eff
+        self._plain_ser = type(self).serialize is Client.serialize
+        self._plain_deser = type(self).deserialize is Client.deserialize
         self._cas = bool(eff["cas"])
         proto = eff["pickle_protocol"]
         self.pickle_protocol = pickle.HIGHEST_PROTOCOL if proto is None or proto < 0 else proto
@@ -306,23 +333,32 @@ class Client:
         if self.endpoint is not None:
             return type(self).from_endpoint(self.endpoint, behaviors=self._set,
                                             ignore_cluster_errors=self._ignore_cluster_errors,
-                                            binary=self.binary, options=self._extra_options)
+                                            binary=self.binary, options=self._extra_options,
+                                            ignore_exc=self.ignore_exc)
         return type(self)(self.addresses, behaviors=self._set, binary=self.binary,
-                          options=self._extra_options)
+                          options=self._extra_options, ignore_exc=self.ignore_exc)
 
     def disconnect_all(self):
         """Close every idle connection (the next call reconnects). Calls running
         on other threads keep theirs until they finish."""
-        rc = lib.elasticache_client_disconnect_all(self._h.ptr)
+        rc = lib.elasticache_client_disconnect_all(self._h)
         if rc:
             raise error_for(rc, what="disconnect_all")
 
     def refresh(self):
         """Re-discover the cluster now (endpoint clients; the library also
         does it on its own every 60 s)."""
-        rc = lib.elasticache_client_refresh(self._h.ptr)
+        rc = lib.elasticache_client_refresh(self._h)
         if rc:
             raise error_for(rc, what="refresh")
+
+    def node_metrics(self):
+        """Client-side counters per node: {"host:port": {"requests": ...,
+        "hits": ..., "misses": ..., "errors": ..., "timeouts": ...,
+        "ejections": ..., "open_connections": ..., "state": "up" | "ejected",
+        "p50_us": ..., "p99_us": ..., ...}} (see elasticache.metrics)."""
+        from . import metrics
+        return metrics.node_metrics(self)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.addresses!r}, binary={self.binary!r})"
@@ -367,42 +403,103 @@ class Client:
         return self.deserialize(data, flags)
     # }}}
 
+    # {{{ errors
+    def _failed(self, rc, what, default):
+        """The answer of a call that failed with `rc`: raises, or under
+        ignore_exc logs (rate-limited) and returns `default`."""
+        exc = error_for(rc, what=what)
+        if self.ignore_exc:
+            if self._h is _NO_CLIENT:
+                self._retry_build()
+                return default
+            if ignorable(rc, exc):
+                warn_once(exc)
+                return default
+        raise exc
+
+    def _retry_build(self):
+        # One thread at a time, at most every _REBUILD_EVERY seconds; the
+        # others get the default at once.
+        if _monotonic() < self._next_build or not self._rebuild_lock.acquire(False):
+            return
+        try:
+            if self._h is _NO_CLIENT and _monotonic() >= self._next_build:
+                self._build()
+        except Error as e:
+            warn_once(e, key="build")
+        finally:
+            self._rebuild_lock.release()
+    # }}}
+
     # {{{ single-key reads
     def get(self, key, default=None):
-        """The value of `key`, or `default` on a miss."""
+        """The value of `key`, or `default` on a miss (and for an empty key)."""
         key = _key(key)
-        if not key:
-            raise BadKeyProvided("empty key")
         s = _scratch()
-        rc = _get_into(self._h.ptr, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
-        if rc == 0:
-            data = _unpack(s.buf, s.plen[0])
-            flags = s.pflags[0]
-        elif rc == n.NOT_FOUND:
-            return default
-        elif rc == n.BUFFER_TOO_SMALL:
-            got = self._get_value(key, s, False)
+        if s.big and key in s.big:
+            got = self._get_large(key, s)
             if got is None:
                 return default
-            data, flags, _ = got
+            data, flags = got
         else:
-            raise error_for(rc, what=f"get({key!r})")
+            rc = _get_into(self._h, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
+            if rc == 0:
+                data = _unpack(s.buf, s.plen[0])
+                flags = s.pflags[0]
+            elif rc == n.NOT_FOUND:
+                return default
+            elif rc == n.BUFFER_TOO_SMALL:
+                got = self._get_large(key, s)
+                if got is None:
+                    return default
+                data, flags = got
+            elif not key:
+                return default  # pylibmc: an empty key is a miss
+            else:
+                return self._failed(rc, f"get({key!r})", default)
         try:
             return self._decode(data, flags)
         except CacheMiss:
             return default
 
-    def _get_value(self, key, s, with_cas):
-        """A read through a library value object (large values, cas)."""
-        if not with_cas and s.plen[0] > s.cap and s.plen[0] <= _SCRATCH_MAX:
-            s.cap = max(s.plen[0], 2 * s.cap)
+    def _get_large(self, key, s):
+        """(data, flags) of a value that did not fit the thread's buffer, or
+        None on a miss. Up to _SCRATCH_MAX the buffer grows (so the next read
+        of that size is one fetch); above it the key is remembered and read
+        through a value object, one fetch of exactly its size, from then on."""
+        need = s.plen[0]
+        if need <= _SCRATCH_MAX and key not in s.big:
+            s.cap = min(_SCRATCH_MAX, max(need, 2 * s.cap))
             s.buf = ffi.new("char[]", s.cap)
+            rc = _get_into(self._h, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
+            if rc == 0:
+                return _unpack(s.buf, s.plen[0]), s.pflags[0]
+            if rc == n.NOT_FOUND:
+                return None
+            if rc != n.BUFFER_TOO_SMALL:
+                return self._failed(rc, f"get({key!r})", None)
+        got = self._get_value(key, s, False)
+        if got is None:
+            s.big.pop(key, None)
+            return None
+        data, flags, _ = got
+        if len(data) > _SCRATCH_MAX:
+            if len(s.big) >= _BIG_KEYS:
+                s.big.pop(next(iter(s.big)))
+            s.big[key] = True
+        else:
+            s.big.pop(key, None)
+        return data, flags
+
+    def _get_value(self, key, s, with_cas):
+        """(data, flags, cas) read through a library value object, or None on
+        a miss (or a failure swallowed by ignore_exc)."""
         fn = lib.elasticache_gets if with_cas else lib.elasticache_get
-        rc = fn(self._h.ptr, key, len(key), s.pval)
+        rc = fn(self._h, key, len(key), s.pval)
         if rc == n.NOT_FOUND:
             return None
         if rc:
-            raise error_for(rc, what=f"{'gets' if with_cas else 'get'}({key!r})")
+            return self._failed(rc, f"{'gets' if with_cas else 'get'}({key!r})", None)
         v = s.pval[0]
         try:
             return (_unpack(lib.elasticache_value_data(v), lib.elasticache_value_len(v)),
@@ -413,10 +510,10 @@ class Client:
     def gets(self, key):
         """(value, cas_id), or (None, None) on a miss. Needs behavior `cas`."""
         key = _key(key)
-        if not key:
-            raise BadKeyProvided("empty key")
         if not self._cas:
             raise ValueError("gets without cas behavior")
+        if not key:
+            return (None, None)
         got = self._get_value(key, _scratch(), True)
         if got is None:
             return (None, None)
@@ -437,23 +534,36 @@ class Client:
     # }}}
 
     # {{{ single-key writes
+    def _serialize(self, val):
+        """serialize(val), checked when a subclass overrides it (pylibmc
+        raises ValueError for anything but (bytes, 32-bit int flags))."""
+        if self._plain_ser:
+            return self.serialize(val)
+        out = self.serialize(val)
+        if type(out) is not tuple or len(out) != 2:
+            raise ValueError(f"serialize() must return a (bytes, flags) tuple, not {type(out).__name__}")
+        data, flags = out
+        if not isinstance(data, bytes):
+            raise ValueError(f"serialize() must return bytes as the value, not {type(data).__name__}")
+        if type(flags) is not int or not 0 <= flags < 1 << 32:
+            raise ValueError(f"serialize() must return flags as a 32-bit unsigned int, not {flags!r:.40}")
+        return out
+
     def _store(self, fn, name, key, val, time, min_compress_len, compress_level):
         key = _key(key)
         time = _time(time)
         level = _compress_level(compress_level)
-        data, flags = self.serialize(val)
+        data, flags = self._serialize(val)
         data, flags = _maybe_compress(data, flags, min_compress_len, level)
-        if not key:
-            raise BadKeyProvided("empty key")
-        rc = fn(self._h.ptr, key, len(key), data, len(data), flags, time)
+        rc = fn(self._h, key, len(key), data, len(data), flags, time)
         if rc == 0:
             return True
-        if rc == n.NOT_STORED or rc == n.EXISTS or rc == n.NOT_FOUND:
+        if rc == n.NOT_STORED or rc == n.EXISTS or rc == n.NOT_FOUND or not key:
             return False
-        raise error_for(rc, what=f"{name}({key!r})")
+        return self._failed(rc, f"{name}({key!r})", False)
 
     def set(self, key, val, time=0, min_compress_len=0, compress_level=-1):
-        """Store unconditionally: True."""
+        """Store unconditionally: True (False for an empty key)."""
         return self._store(lib.elasticache_set, "set", key, val, time, min_compress_len, compress_level)
 
     def add(self, key, val, time=0, min_compress_len=0, compress_level=-1):
@@ -483,40 +593,38 @@ class Client:
         cas = operator.index(cas)
         if not self._cas:
             raise ValueError("cas without cas behavior")
-        data, flags = self.serialize(val)
+        data, flags = self._serialize(val)
         if not key:
-            raise BadKeyProvided("empty key")
-        rc = lib.elasticache_cas(self._h.ptr, key, len(key), data, len(data), flags, time, cas)
+            return False
+        rc = lib.elasticache_cas(self._h, key, len(key), data, len(data), flags, time, cas)
         if rc == 0:
             return True
         if rc == n.EXISTS:
             return False
-        raise error_for(rc, what=f"cas({key!r})")
+        if rc == n.NOT_FOUND:
+            raise NotFound(f"cas({key!r}): not found")
+        return self._failed(rc, f"cas({key!r})", False)
 
     def delete(self, key):
-        """True, False on a miss."""
+        """True, False on a miss (and for an empty key)."""
         key = _key(key)
-        if not key:
-            raise BadKeyProvided("empty key")
-        rc = lib.elasticache_delete(self._h.ptr, key, len(key))
+        rc = lib.elasticache_delete(self._h, key, len(key))
         if rc == 0:
             return True
-        if rc == n.NOT_FOUND:
+        if rc == n.NOT_FOUND or not key:
             return False
-        raise error_for(rc, what=f"delete({key!r})")
+        return self._failed(rc, f"delete({key!r})", False)
 
     def touch(self, key, time):
-        """New expiry: True, False on a miss."""
+        """New expiry: True, False on a miss (and for an empty key)."""
         key = _key(key)
         time = _time(time)
-        if not key:
-            raise BadKeyProvided("empty key")
-        rc = lib.elasticache_touch(self._h.ptr, key, len(key), time)
+        rc = lib.elasticache_touch(self._h, key, len(key), time)
         if rc == 0:
             return True
-        if rc == n.NOT_FOUND:
+        if rc == n.NOT_FOUND or not key:
             return False
-        raise error_for(rc, what=f"touch({key!r})")
+        return self._failed(rc, f"touch({key!r})", False)
 
     def _arith(self, fn, name, key, delta):
         key = _key(key)
@@ -525,16 +633,18 @@ class Client:
             raise ValueError("delta must be positive")
         if delta >= 1 << 64:
             raise OverflowError(f"delta {delta} does not fit in 64 bits")
+        if not key:
+            raise BadKeyProvided(f"{name}: empty key")  # as pylibmc
         s = _scratch()
-        rc = fn(self._h.ptr, key, len(key), delta, s.pnum)
+        rc = fn(self._h, key, len(key), delta, s.pnum)
         if rc == 0:
             return s.pnum[0]
         if rc == n.NOT_FOUND:
             raise NotFound("1 keys not found")
-        raise error_for(rc, what=f"{name}({key!r})")
+        return self._failed(rc, f"{name}({key!r})", None)
 
     def incr(self, key, delta=1):
-        """The new value; NotFound on a miss."""
+        """The new value; NotFound on a miss (None for an error ignore_exc hides)."""
         return self._arith(lib.elasticache_incr, "incr", key, delta)
 
     def decr(self, key, delta=1):
@@ -552,21 +662,75 @@ class Client:
 
     # {{{ multi-key
     def get_multi(self, keys, key_prefix=None):
-        """{key: value} for the keys found (keys as given, without the prefix)."""
-        originals = keys if isinstance(keys, (list, tuple)) else list(keys)
-        raw = _keys(_prefix(key_prefix), originals)
-        if not all(raw):  # pylibmc skips empty keys
-            pairs = [(o, r) for o, r in zip(originals, raw) if r]
-            originals, raw = [o for o, _ in pairs], [r for _, r in pairs]
-        count = len(raw)
-        if not count:
-            return {}
+        """{key: value} for the keys found (keys as given, without the prefix).
+        Empty and bad keys are skipped, as in pylibmc. Keys on nodes that
+        failed are left out and logged (WARNING, `elasticache` logger); it
+        raises only when every key failed (never under ignore_exc), with the
+        exception's `results` the (empty) dict."""
+        try:
+            originals = keys if isinstance(keys, (list, tuple)) else list(keys)
+            raw = _keys(_prefix(key_prefix), originals)
+            if not all(raw):  # pylibmc skips empty keys
+                pairs = [(o, r) for o, r in zip(originals, raw) if r]
+                originals, raw = [o for o, _ in pairs], [r for _, r in pairs]
+                pairs = None
+            count = len(raw)
+            if not count:
+                return {}
+            fetched = self._fetch_multi(raw, count)
+            if fetched is None:
+                return {}
+            hits, values, hit_flags, failures = fetched
+            hit_keys = originals if hits is None else [originals[i] for i in hits]
+            if not self._plain_deser:
+                result = self._decode_many(hit_keys, values, hit_flags)
+            else:
+                # The common flags without a call per value; anything else through _decode.
+                first = hit_flags[0] if hit_flags else 0
+                if hit_flags.count(first) == len(hit_flags) and first in (0, FLAG_TEXT):
+                    if first == FLAG_TEXT:
+                        values = [d.decode("utf-8") for d in values]
+                    result = dict(zip(hit_keys, values))
+                else:
+                    result = {}
+                    for k, d, f in zip(hit_keys, values, hit_flags):
+                        if f == FLAG_TEXT:
+                            result[k] = d.decode("utf-8")
+                        elif f == 0:
+                            result[k] = d
+                        else:
+                            result[k] = self._decode(d, f)
+            if failures:
+                self._multi_failed("get_multi", failures, count, raw, result)
+            return result
+        finally:
+            # An exception from deserialize() that the caller keeps holds this
+            # frame through its traceback: leave none of the caller's keys here.
+            keys = key_prefix = originals = raw = hit_keys = values = result = k = None
+
+    def _decode_many(self, keys, datas, flags):
+        """{key: value} through a subclass's deserialize(); CacheMiss skips a key."""
+        result = {}
+        try:
+            for k, d, f in zip(keys, datas, flags):
+                try:
+                    result[k] = self._decode(d, f)
+                except CacheMiss:
+                    pass
+            return result
+        finally:
+            keys = datas = result = k = None  # see get_multi
+
+    def _fetch_multi(self, raw, count):
+        """(hit indexes or None when all hit, values, flags, failures) for the
+        keys `raw`; failures are (status, message, index), bad keys not among
+        them. None when the call failed and ignore_exc hid it."""
         keep, ptrs, lens = _pack(raw)
         out = ffi.new("elasticache_multi **")
-        rc = lib.elasticache_get_multi(self._h.ptr, ptrs, lens, count, False, out)
+        rc = lib.elasticache_get_multi(self._h, ptrs, lens, count, False, out)
         del keep
         if rc:
-            raise error_for(rc, what="get_multi")
+            return self._failed(rc, "get_multi", None)
         m = out[0]
         # One allocation for every output array (in 8-byte slots; the two
         # uint32 arrays take half a slot per entry).
@@ -584,7 +748,7 @@ class Client:
             if rc == 0:
                 rc = lib.elasticache_multi_arena(m, arena, alen)
             if rc:
-                raise error_for(rc, what="get_multi")
+                return self._failed(rc, "get_multi", None)
             # Every value is copied out in one go and cut by offset: one
             # foreign read per key cost more than the whole copy.
             blob = ffi.buffer(arena[0], alen[0])[:]
@@ -594,51 +758,46 @@ class Client:
             l_list, f_list = _unpack(dlens, count), _unpack(flags, count)
             nhits = st_list.count(0)
             if nhits == count:
-                hits = range(count)
+                hits = None
             else:
                 hits = [i for i in range(count) if st_list[i] == 0]
                 if count - nhits != st_list.count(n.NOT_FOUND):
                     for i in range(count):
                         st = st_list[i]
-                        if st != 0 and st != n.NOT_FOUND:
+                        if st != 0 and st != n.NOT_FOUND and st != n.BAD_KEY:
                             msg = lib.elasticache_multi_error(m, i)
-                            failures.append((st, ffi.string(msg).decode("utf-8", "replace") if msg != NULL else None, i))
+                            failures.append((st, ffi.string(msg).decode("utf-8", "replace")
+                                             if msg != NULL else None, i))
         finally:
             lib.elasticache_multi_free(m)
-        values = [blob[a - base:a - base + ln] for a, ln in zip(a_list, l_list)] if nhits == count else \
-            [blob[a_list[i] - base:a_list[i] - base + l_list[i]] for i in hits]
-        hit_keys = originals if nhits == count else [originals[i] for i in hits]
-        hit_flags = f_list if nhits == count else [f_list[i] for i in hits]
-        if type(self).deserialize is Client.deserialize:
-            # The common flags without a call per value; anything else through _decode.
-            first = hit_flags[0] if hit_flags else 0
-            if hit_flags.count(first) == len(hit_flags) and first in (0, FLAG_TEXT):
-                if first == FLAG_TEXT:
-                    values = [d.decode("utf-8") for d in values]
-                result = dict(zip(hit_keys, values))
-            else:
-                result = {}
-                for k, d, f in zip(hit_keys, values, hit_flags):
-                    if f == FLAG_TEXT:
-                        result[k] = d.decode("utf-8")
-                    elif f == 0:
-                        result[k] = d
-                    else:
-                        result[k] = self._decode(d, f)
-        else:
-            result = {}
-            for k, d, f in zip(hit_keys, values, hit_flags):
-                try:
-                    result[k] = self._decode(d, f)
-                except CacheMiss:
-                    pass
-        if failures:
+        if hits is None:
+            values = [blob[a - base:a - base + ln] for a, ln in zip(a_list, l_list)]
+            return None, values, f_list, failures
+        values = [blob[a_list[i] - base:a_list[i] - base + l_list[i]] for i in hits]
+        return hits, values, [f_list[i] for i in hits], failures
+
+    def _multi_failed(self, name, failures, count, raw, result):
+        """Report the failed keys of a multi call: log them (once per node
+        every few seconds); raise when every key failed, unless ignore_exc."""
+        by_message = {}
+        for st, msg, i in failures:
+            by_message.setdefault((st, msg), []).append(i)
+        excs = []
+        for (st, msg), idx in by_message.items():
+            exc = error_for(st, msg or n.status_str(st),
+                            what=f"{name}: {len(idx)} of {count} keys failed, first {raw[idx[0]]!r}")
+            if not ignorable(st, exc) and not self.ignore_exc:
+                exc.results = result
+                raise exc
+            excs.append(exc)
+        if len(failures) == count and not self.ignore_exc:
             st, msg, i = failures[0]
             exc = error_for(st, msg or n.status_str(st),
-                            what=f"get_multi: {len(failures)} of {count} keys failed, first {raw[i]!r}")
+                            what=f"{name}: {len(failures)} of {count} keys failed, first {raw[i]!r}")
             exc.results = result
             raise exc
-        return result
+        for exc in excs:
+            warn_once(exc)
 
     def _set_multi(self, mapping, time, key_prefix, min_compress_len, compress_level, add):
         time = _time(time)
@@ -648,7 +807,7 @@ class Client:
         count = len(raw)
         if not count:
             return []
-        serialize = self.serialize
+        serialize = self._serialize
         values, flag_list = [], []
         for v in mapping.values():
             data, fl = serialize(v)
@@ -656,13 +815,15 @@ class Client:
                 data, fl = _maybe_compress(data, fl, min_compress_len, level)
             values.append(data)
             flag_list.append(fl)
-        statuses = ffi.new("uint32_t[]", count)
+        statuses = ffi.new("uint32_t[]", [_UNSET] * count)
         kkeep, kptrs, klens = _pack(raw)
         vkeep, vptrs, vlens = _pack(values)
-        lib.elasticache_set_multi(self._h.ptr, kptrs, klens, vptrs, vlens,
-                                  ffi.new("uint32_t[]", flag_list), time, add, count, statuses)
+        rc = lib.elasticache_set_multi(self._h, kptrs, klens, vptrs, vlens,
+                                       ffi.new("uint32_t[]", flag_list), time, add, count, statuses)
         del kkeep, vkeep
-        st_list = _unpack(statuses, count)
+        # A failure of the whole call (before any item was tried) leaves the
+        # statuses unwritten: every item failed with the call's status.
+        st_list = [rc if st == _UNSET else st for st in _unpack(statuses, count)]
         failed, hard = [], None
         for i in range(count):
             st = st_list[i]
@@ -675,8 +836,10 @@ class Client:
             st, i = hard
             exc = error_for(st, what=f"{'add' if add else 'set'}_multi: {len(failed)} of {count} "
                                      f"keys failed, first hard failure {raw[i]!r}")
-            exc.failed = failed
-            raise exc
+            if not (self.ignore_exc and ignorable(st, exc)):
+                exc.failed = failed
+                raise exc
+            warn_once(exc)
         return failed
 
     def set_multi(self, mapping, time=0, key_prefix=None, min_compress_len=0, compress_level=-1):
@@ -695,11 +858,11 @@ class Client:
         count = len(raw)
         if not count:
             return True
-        statuses = ffi.new("uint32_t[]", count)
+        statuses = ffi.new("uint32_t[]", [_UNSET] * count)
         keep, ptrs, lens = _pack(raw)
-        lib.elasticache_delete_multi(self._h.ptr, ptrs, lens, count, statuses)
+        rc = lib.elasticache_delete_multi(self._h, ptrs, lens, count, statuses)
         del keep
-        st_list = _unpack(statuses, count)
+        st_list = [rc if st == _UNSET else st for st in _unpack(statuses, count)]
         ok = True
         for i in range(count):
             st = st_list[i]
@@ -708,7 +871,7 @@ class Client:
             ok = False
             if st == n.NOT_FOUND or (st == n.BAD_KEY and not raw[i]):
                 continue
-            raise error_for(st, what=f"delete_multi({raw[i]!r})")
+            self._failed(st, f"delete_multi({raw[i]!r})", False)
         return ok
 
     def incr_multi(self, keys, key_prefix=None, delta=1):
@@ -732,14 +895,14 @@ class Client:
     def flush_all(self, time=0):
         """Invalidate every item on every server: True."""
         time = _time(time)
-        rc = lib.elasticache_flush_all(self._h.ptr, max(0, time))
+        rc = lib.elasticache_flush_all(self._h, max(0, time))
         if rc:
             raise SomeErrors(f"flush_all: {error_for(rc)}")
         return True
 
     def _per_node(self, fn, *args):
         out = ffi.new("elasticache_stats **")
-        rc = fn(self._h.ptr, *args, out)
+        rc = fn(self._h, *args, out)
         if rc:
             raise error_for(rc)
         st = out[0]
@@ -766,6 +929,10 @@ class Client:
         bad = [(s, p.get("error", b"").decode(errors="replace")) for s, st, p in nodes if st]
         if bad:
             raise SomeErrors("get_stats: " + "; ".join(f"{s}: {e}" for s, e in bad))
+        if not args:
+            # libmemcached (so pylibmc) reports its fixed set, not all the server sends.
+            return [(f"{s} ({i})".encode(), {k: v for k, v in p.items() if k in _LIBMEMCACHED_STATS})
+                    for i, (s, _, p) in enumerate(nodes)]
         return [(f"{s} ({i})".encode(), p) for i, (s, _, p) in enumerate(nodes)]
 
     def server_versions(self):
@@ -778,7 +945,7 @@ class Client:
         key = _key(key)
         buf = ffi.new("char[]", 300)
         nout = ffi.new("size_t *")
-        rc = lib.elasticache_server_for_key(self._h.ptr, key, len(key), buf, 300, nout)
+        rc = lib.elasticache_server_for_key(self._h, key, len(key), buf, 300, nout)
         if rc:
             raise error_for(rc, what=f"server_for_key({key!r})")
         return ffi.unpack(buf, nout[0]).decode()
@@ -798,7 +965,7 @@ class Client:
         client's server list (pylibmc's hash())."""
         key = _key(key)
         out = ffi.new("size_t *")
-        rc = lib.elasticache_server_index_for_key(self._h.ptr, key, len(key), out)
+        rc = lib.elasticache_server_index_for_key(self._h, key, len(key), out)
         if rc:
             raise error_for(rc, what=f"hash({key!r})")
         return out[0]
@@ -820,19 +987,6 @@ def _with_tls(options, tls):
             continue
         out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
-
-
-def _label(spec):
-    """The library's label ("host:port", port 11211 when omitted) for a spec."""
-    if spec.startswith("["):
-        end = spec.find("]")
-        host, rest = spec[1:end], spec[end + 1:]
-        return f"[{host}]:{rest[1:] if rest.startswith(':') else 11211}"
-    if spec.count(":") == 1:
-        return spec
-    if ":" in spec:
-        return f"[{spec}]:11211"
-    return f"{spec}:11211"
 
 
 def _pack(items):

@@ -7,7 +7,14 @@ that inspects them keeps working. A raised exception also carries `status`
 (the elasticache C status) and the library's message naming node and command.
 """
 
+import logging
+import re
+import threading
+import time
+
 from . import _native as n
+
+log = logging.getLogger("elasticache")
 
 
 class Error(Exception):
@@ -47,7 +54,9 @@ NoServers = _exc("NoServers", 20)
 UnixSocketError = _exc("UnixSocketError", 27)
 NotSupportedError = _exc("NotSupportedError", 28)
 FetchNotFinished = _exc("FetchNotFinished", 30)
-BadKeyProvided = _exc("BadKeyProvided", 33)
+# A ClientError here (pylibmc's own base is Error): what libmemcached answers
+# for such keys in pylibmc is a ClientError, and code catches that.
+BadKeyProvided = _exc("BadKeyProvided", 33, ClientError)
 InvalidHostProtocolError = _exc("InvalidHostProtocolError", 34)
 ServerDead = _exc("ServerDead", 35)
 UnknownStatKey = _exc("UnknownStatKey", 36)
@@ -112,3 +121,41 @@ exceptions = [(c.__name__, c) for c in (
     ServerDown, TooBig, UnknownStatKey, Timeout, TLSError, DiscoveryError, InvalidArgument,
 )]
 errors = tuple(c for _, c in exceptions)
+
+
+# What ignore_exc hides: the cluster's trouble, not the caller's bugs.
+_IGNORABLE = frozenset((n.TIMEOUT, n.CONNECTION, n.PROTOCOL, n.SERVER_ERROR, n.DISCOVERY, n.NO_SERVERS,
+                        n.HOST_LOOKUP, n.TLS, n.SERVER_DEAD))
+
+
+def ignorable(status, exc=None):
+    """True for a connection, timeout, server or discovery error (what
+    ignore_exc turns into a default); False for bad keys, values too big,
+    bad arguments."""
+    return status in _IGNORABLE and not isinstance(exc, TooBig)
+
+
+WARN_EVERY = 5.0  # seconds: at most one warning per node in that time
+_NODE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}\b")
+_last_warned = {}
+_warn_lock = threading.Lock()
+
+
+def warn_once(exc, key=None):
+    """Log `exc` at WARNING on the `elasticache` logger unless the same node
+    (read from the message, or `key`) was warned about in the last WARN_EVERY
+    seconds, so that an outage does not flood the logs."""
+    text = str(exc)
+    if key is None:
+        m = _NODE.search(text)
+        key = m.group(0) if m else type(exc).__name__
+    now = time.monotonic()
+    with _warn_lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < WARN_EVERY:
+            return False
+        if len(_last_warned) > 4096:
+            _last_warned.clear()
+        _last_warned[key] = now
+    log.warning("%s: %s", type(exc).__name__, text)
+    return True

@@ -26,6 +26,84 @@ if not INSTALLED and not os.environ.get("ELASTICACHE_LIBRARY") and not os.path.e
     subprocess.run(["cargo", "build", "--release"], cwd=REPO, check=True)
 
 
+def in_ci():
+    """Whether this is CI's run (CI=true): there a missing tool fails the test."""
+    return os.environ.get("CI") in ("true", "1")
+
+
+def require(what, available):
+    """The one rule for a prerequisite: under CI=true a missing one fails the
+    test naming it; elsewhere it is a skip whose reason `pytest -rs` prints."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"missing under CI=true: {what} (scripts/deps.sh installs what it can)", pytrace=False)
+    pytest.skip(f"{what} is missing (under CI=true this fails)")
+
+
+def require_tool(tool, what=None):
+    """`require` for an executable on the PATH; returns its path."""
+    path = shutil.which(tool)
+    require(what or f"the `{tool}` program", path is not None)
+    return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "timing: bound by the clock; run apart, serially (scripts/test.sh: -m timing)")
+
+
+def stats_pid(port, timeout=0.2):
+    """The pid in `stats` of whatever answers on 127.0.0.1:port, or None."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b"stats\r\n")
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"STAT pid "):
+            return int(line.split()[2])
+    return None
+
+
+def wait_serving(proc, port, what, limit=5.0):
+    """Wait until `proc` itself answers on `port` (its `stats` name its pid,
+    as the crate's launcher checks: not whoever else took the port). Kills it
+    and raises when it exits or stays silent past `limit`."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        if stats_pid(port) == proc.pid:
+            return
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{what} did not answer on port {port}")
+
+
+def wait_child(pid, limit):
+    """Wait at most `limit` seconds for child `pid` (SIGKILL past that: a
+    deadlocked child must not hang the run); returns its wait status."""
+    deadline = time.monotonic() + limit
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail(f"child {pid} still running after {limit} s (killed)")
+        time.sleep(0.005)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,26 +119,23 @@ class Memcached:
         self.start()
 
     def start(self):
-        exe = shutil.which("memcached")
-        if exe is None:
-            pytest.skip("memcached is not installed")
+        exe = require_tool("memcached")
+        error = None
+        # A free port can be taken by someone else between probe and bind: retry.
         for _ in range(5):
             port = free_port()
             args = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
             if os.geteuid() == 0:
                 args += ["-u", "root"]
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    self.proc, self.port = proc, port
-                    return
-                except OSError:
-                    time.sleep(0.01)
-            proc.kill()
-            proc.wait()
-        raise RuntimeError("memcached did not start")
+            try:
+                wait_serving(proc, port, f"memcached on 127.0.0.1:{port}")
+            except RuntimeError as e:
+                error = e
+                continue
+            self.proc, self.port = proc, port
+            return
+        raise RuntimeError(f"memcached did not start: {error}")
 
     @property
     def addr(self):
@@ -195,3 +270,25 @@ def mc(server):
     import elasticache
 
     return elasticache.Client([server.addr], behaviors={"cas": True})
+
+
+@pytest.fixture(scope="session")
+def django_caches(servers):
+    """Django set up once per session from tests/djproject (django-elasticache's
+    README CACHES), whichever test module asks first: no test configures
+    Django's global settings any other way, so the order of tests is free."""
+    ep = ConfigEndpoint([(f"cache-c.000{i}.use1.cache.amazonaws.com", "127.0.0.1", m.port)
+                         for i, m in enumerate(servers[:3])])
+    os.environ["ELASTICACHE_TEST_ENDPOINT"] = ep.addr
+    os.environ["ELASTICACHE_TEST_PLAIN"] = servers[3].addr
+    os.environ["DJANGO_SETTINGS_MODULE"] = "djproject.settings"
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import django
+
+    django.setup()
+    from django.core.cache import caches
+
+    yield caches
+    ep.close()
+

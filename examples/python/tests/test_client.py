@@ -11,6 +11,7 @@ import pylibmc
 import pytest
 
 import elasticache
+from conftest import wait_child
 
 
 def outcome(fn):
@@ -130,8 +131,7 @@ def test_same_results_as_pylibmc(servers):
 
 def test_gets_and_cas(mc):
     assert mc.gets("nope") == (None, None)
-    with pytest.raises(elasticache.BadKeyProvided):
-        mc.gets("")
+    assert mc.gets("") == (None, None)  # pylibmc's answer (issue #19)
     assert mc.set("k", {"a": 1})
     value, cas = mc.gets("k")
     assert value == {"a": 1} and isinstance(cas, int) and cas > 0
@@ -150,13 +150,14 @@ def test_bad_keys_raise_and_client_keeps_working(mc, key):
     calls = [
         lambda: mc.get(key), lambda: mc.set(key, 1), lambda: mc.add(key, 1), lambda: mc.replace(key, 1),
         lambda: mc.append(key, 1), lambda: mc.delete(key), lambda: mc.incr(key), lambda: mc.decr(key),
-        lambda: mc.touch(key, 1), lambda: mc.gets(key), lambda: mc.get_multi(["ok", key]),
+        lambda: mc.touch(key, 1), lambda: mc.gets(key),
+        *([lambda: mc.get_multi(["ok", key])] if too_long else []),  # else skipped, as pylibmc (#19)
         lambda: mc.delete_multi([key]), lambda: mc.server_for_key(key),
     ]
+    assert issubclass(elasticache.BadKeyProvided, elasticache.Error)
     for call in calls:
         with pytest.raises(expected):
             call()
-        assert isinstance(elasticache.BadKeyProvided(), elasticache.Error)
         # The next call on the same client works (pylibmc broke here).
         assert mc.set("after", "fine") is True
         assert mc.get("after") == "fine"
@@ -169,25 +170,24 @@ def test_bad_keys_raise_and_client_keeps_working(mc, key):
 def test_empty_key_raises_and_the_client_stays_usable(mc):
     # pylibmc answers get("") with None and set("") with False; an empty key is
     # a caller's bug, so single-key calls raise like any other bad key.
-    for call in (lambda: mc.get(""), lambda: mc.set("", 1), lambda: mc.add("", 1),
-                 lambda: mc.delete(""), lambda: mc.touch("", 1), lambda: mc.incr(""),
-                 lambda: mc.append("", b"x")):
-        with pytest.raises(elasticache.BadKeyProvided):
-            call()
+    # Issue #19 reverses that for the Python Client: pylibmc's answers.
+    assert mc.get("") is None and mc.get("", 5) == 5
+    assert [mc.set("", 1), mc.add("", 1), mc.delete(""), mc.touch("", 1), mc.append("", b"x")] == [False] * 5
+    with pytest.raises(elasticache.BadKeyProvided):
+        mc.incr("")
     assert mc.set("x", 1) is True and mc.get("x") == 1  # still usable
     # The multi calls skip empty keys, as pylibmc does.
     assert mc.delete_multi([""]) is False
 
 
 def test_exceptions_have_pylibmc_names_and_codes():
-    names = {name for name, _ in pylibmc.exceptions if True} if hasattr(pylibmc, "exceptions") else set()
     import _pylibmc
 
+    assert len(_pylibmc.exceptions) > 20
     for name, exc in _pylibmc.exceptions:
         ours = getattr(elasticache, name)
         assert issubclass(ours, elasticache.Error), name
         assert getattr(ours, "retcode", None) == getattr(exc, "retcode", None), name
-    assert names is not None
     assert elasticache.MemcachedError is elasticache.Error
     assert issubclass(elasticache.Timeout, elasticache.ConnectionError)
 
@@ -370,20 +370,22 @@ def test_errors_against_a_dead_server():
     c = elasticache.Client([f"127.0.0.1:{port}"], behaviors={"connect_timeout": 200})
     with pytest.raises(elasticache.ConnectionError):
         c.get("a")
-    with pytest.raises(elasticache.Error):
+    with pytest.raises(elasticache.ConnectionError):
         c.set("a", 1)
     with pytest.raises(elasticache.SomeErrors):
         c.get_stats()
     with pytest.raises(elasticache.SomeErrors):
         c.flush_all()
-    with pytest.raises(elasticache.Error) as info:
+    # By now the node has failed often enough (failure_limit) to be marked dead.
+    with pytest.raises(elasticache.ServerDown) as info:
         c.set_multi({"a": 1, "b": 2})
     assert sorted(info.value.failed) == ["a", "b"]
-    with pytest.raises(elasticache.Error) as info:
+    with pytest.raises(elasticache.ServerDown) as info:
         c.get_multi(["a", "b"])
     assert info.value.results == {}
 
 
+@pytest.mark.timing
 def test_calls_release_the_gil():
     """A call blocked on a silent server must not stop other threads."""
     silent = socket.socket()
@@ -403,7 +405,7 @@ def test_calls_release_the_gil():
     t.start()
     started = time.monotonic()
     try:
-        with pytest.raises(elasticache.Error):
+        with pytest.raises(elasticache.Timeout):
             c.get("k")
     finally:
         stop.set()
@@ -428,7 +430,8 @@ def test_threads_share_one_client(flushed):
                     batch = {f"t{t}:m{i}:{j}": j for j in range(20)}
                     assert c.set_multi(batch) == []
                     assert c.get_multi(list(batch)) == batch
-            assert c.incr(f"t{t}:0:n", 1) if c.add(f"t{t}:0:n", 0) else True
+            assert c.add(f"t{t}:0:n", 0) is True  # each thread's own fresh key
+            assert c.incr(f"t{t}:0:n", 1) == 1
         except Exception as e:  # collected for the main thread
             errors.append(repr(e))
 
@@ -460,7 +463,8 @@ def test_fork_parent_and_child_each_see_their_own_replies(flushed):
     for i in range(300):
         if c.set(f"parent:{i}", -i) is not True or c.get(f"parent:{i}") != -i:
             bad += 1
-    _, status = os.waitpid(pid, 0)
+    status = wait_child(pid, 20)
+    assert os.WIFEXITED(status), f"the child did not exit: wait status {status}"
     assert os.WEXITSTATUS(status) == 0
     assert bad == 0
     assert c.get("child:299") == 299 and c.get("parent:299") == -299

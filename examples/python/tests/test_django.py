@@ -2,29 +2,11 @@
 django-elasticache's README example (tests/djproject/settings.py)."""
 
 import os
-import sys
 import time
 
 import pytest
 
-from conftest import HERE, ConfigEndpoint
-
-
-@pytest.fixture(scope="module")
-def django_caches(servers):
-    ep = ConfigEndpoint([(f"cache-c.000{i}.use1.cache.amazonaws.com", "127.0.0.1", m.port)
-                         for i, m in enumerate(servers[:3])])
-    os.environ["ELASTICACHE_TEST_ENDPOINT"] = ep.addr
-    os.environ["ELASTICACHE_TEST_PLAIN"] = servers[3].addr
-    os.environ["DJANGO_SETTINGS_MODULE"] = "djproject.settings"
-    sys.path.insert(0, HERE)
-    import django
-
-    django.setup()
-    from django.core.cache import caches
-
-    yield caches
-    ep.close()
+import elasticache
 
 
 @pytest.mark.parametrize("alias", ["default", "direct", "plain"])
@@ -66,7 +48,7 @@ def test_cache_api(django_caches, alias, servers):
         cache.set("has space", 1)
     # Oversized value: raises like pylibmc, and leaves no stale value behind.
     cache.set("big", "small")
-    with pytest.raises(Exception):
+    with pytest.raises(elasticache.TooBig):
         cache.set("big", "x" * (2 << 20))
     assert cache.get("big") is None
     cache.clear()
@@ -118,6 +100,7 @@ def test_settings_errors(django_caches):
     assert b._behaviors == {"ketama": True, "cas": True}
 
 
+@pytest.mark.timing
 def test_close_is_free_and_clients_are_shared(django_caches):
     from elasticache.django import ElastiCache
 

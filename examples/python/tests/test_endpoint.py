@@ -58,8 +58,9 @@ def test_refresh_applies_a_new_node_list(flushed, endpoint_factory):
 
 
 def test_ignore_cluster_errors_against_plain_memcached(server):
-    with pytest.raises(elasticache.Error):
+    with pytest.raises(elasticache.DiscoveryError) as info:
         elasticache.Client.from_endpoint(server.addr)
+    assert "ignore_cluster_errors" in str(info.value)
     c = elasticache.Client.from_endpoint(server.addr, ignore_cluster_errors=True)
     assert c.set("plain", "yes") and c.get("plain") == "yes"
     assert server.get_raw("plain") == (16, b"yes")
@@ -69,6 +70,6 @@ def test_unreachable_endpoint_names_it():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(elasticache.Error) as info:
+    with pytest.raises(elasticache.ConnectionError) as info:
         elasticache.Client.from_endpoint(f"127.0.0.1:{port}", options={"connect_timeout": 200})
     assert str(port) in str(info.value)

@@ -2,12 +2,23 @@
 //! nodes added, removed and replaced are picked up within the refresh interval
 //! without a restart, keys on untouched nodes keep hitting, a down endpoint
 //! leaves the last list serving, and a killed node triggers an early refresh.
+//!
+//! "Within the refresh interval" is measured: each change is followed within
+//! the interval plus [`MARGIN`] (one discovery on loopback and scheduling on a
+//! busy machine). Timing-bound, so this binary runs alone with one test thread.
 
 use std::time::{Duration, Instant};
 
 use elasticache::client::Client;
 use elasticache::options::Options;
 use elasticache::testkit::LocalCluster;
+use elasticache::Error;
+
+/// Scheduling slack on a loaded 2-core machine, on top of what is promised.
+const MARGIN: Duration = Duration::from_millis(300);
+
+/// An early refresh after a node failure comes within this (src/client.rs).
+const EARLY_REFRESH: Duration = Duration::from_secs(1);
 
 fn opts(refresh_ms: u64) -> Options {
     Options {
@@ -67,17 +78,14 @@ fn write_keys(c: &Client, prefix: &str, n: usize) -> Vec<(String, String)> {
 #[test]
 fn follows_add_remove_and_replace_without_restart() {
     let mut cluster = LocalCluster::start(3).unwrap();
+    let interval = Duration::from_millis(200);
     let c = Client::from_endpoint(&cluster.endpoint_addr(), opts(200)).unwrap();
     assert_eq!(labels(&c), expected(&cluster));
     let placed = write_keys(&c, "live", 600);
 
     // Add a node: about a quarter of the keys move to it, none between old nodes.
     let added = cluster.add_node().unwrap();
-    let took = until_followed(&c, &cluster, Duration::from_secs(3));
-    assert!(
-        took < Duration::from_millis(2500),
-        "followed the add in {took:?}"
-    );
+    until_followed(&c, &cluster, interval + MARGIN);
     let added_label = format!("{}:{}", added.ip, added.port);
     let mut moved = 0;
     for (k, before) in &placed {
@@ -103,7 +111,7 @@ fn follows_add_remove_and_replace_without_restart() {
     let victim_label = format!("{}:{}", victim.ip, victim.port);
     let placed = write_keys(&c, "live2", 300);
     cluster.remove_node(victim.port).unwrap();
-    until_followed(&c, &cluster, Duration::from_secs(3));
+    until_followed(&c, &cluster, interval + MARGIN);
     for (k, before) in &placed {
         if *before != victim_label {
             assert_eq!(c.server_for(k.as_bytes()).unwrap(), *before);
@@ -115,7 +123,7 @@ fn follows_add_remove_and_replace_without_restart() {
     let old = cluster.nodes()[0].clone();
     let new = cluster.replace_node(old.port).unwrap();
     assert_eq!(new.host, old.host);
-    until_followed(&c, &cluster, Duration::from_secs(3));
+    until_followed(&c, &cluster, interval + MARGIN);
     let new_label = format!("{}:{}", new.ip, new.port);
     let k = (0..1000)
         .map(|i| format!("r:{i}"))
@@ -150,8 +158,8 @@ fn same_version_with_a_new_ip_is_applied() {
             break;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "same-version change not applied"
+            t0.elapsed() < Duration::from_millis(150) + MARGIN,
+            "same-version change not applied within the refresh interval"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -172,10 +180,10 @@ fn endpoint_down_keeps_the_last_list_serving() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(labels(&c), expected(&cluster));
-    assert!(
-        c.refresh().is_err(),
-        "an explicit refresh reports the failure"
-    );
+    match c.refresh() {
+        Err(Error::Connection { addr, .. }) => assert_eq!(addr, cluster.endpoint_addr()),
+        other => panic!("an explicit refresh reports the refused endpoint: {other:?}"),
+    }
     for (k, _) in &placed {
         assert_eq!(c.get(k.as_bytes()).unwrap().unwrap().value, k.as_bytes());
     }
@@ -197,15 +205,18 @@ fn a_failing_node_triggers_an_early_refresh() {
         .unwrap();
     let new = cluster.replace_node(old.port).unwrap();
     let new_label = format!("{}:{}", new.ip, new.port);
-    assert!(c.get(key.as_bytes()).is_err(), "the old node is gone");
+    match c.get(key.as_bytes()) {
+        Err(Error::Connection { addr, .. }) => assert_eq!(addr, old_label, "the old node is gone"),
+        other => panic!("expected a refused connection, got {other:?}"),
+    }
     let t0 = Instant::now();
     loop {
         if c.get(key.as_bytes()).is_ok() && c.servers().unwrap().contains(&new_label) {
             break;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(4),
-            "no refresh after the failure"
+            t0.elapsed() < EARLY_REFRESH + MARGIN,
+            "no refresh within {EARLY_REFRESH:?} of the failure"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

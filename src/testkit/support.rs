@@ -1,0 +1,166 @@
+//! What every test file needs and must not copy: deciding about a missing
+//! tool (fail under CI, skip loudly elsewhere), a client over given servers,
+//! and fork-and-wait with a time limit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::options::Options;
+use crate::ring::ServerSpec;
+
+use super::Memcached;
+
+/// Whether this run is CI's (`CI=true`): there a missing tool fails the test.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Decide about a prerequisite the test cannot run without. `available` is
+/// whether it is there; `what` names it for a person. Under CI a missing one
+/// panics naming it (a skipped check must not pass silently there); elsewhere
+/// the skip is printed to stderr and `false` returned, so the test returns.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if in_ci() {
+        panic!("missing under CI=true: {what} (scripts/deps.sh installs what it can)");
+    }
+    eprintln!("SKIPPED: {what} is missing (under CI=true this fails)");
+    false
+}
+
+/// Whether `tool` is an executable on the PATH (or a path to one).
+pub fn have_tool(tool: &str) -> bool {
+    if tool.contains('/') {
+        return is_executable(Path::new(tool));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| is_executable(&dir.join(tool)))
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// [`require`] for an executable on the PATH.
+pub fn require_tool(tool: &str) -> bool {
+    require(&format!("the `{tool}` program"), have_tool(tool))
+}
+
+/// [`require`] for the IPv6 loopback address `::1`.
+pub fn require_ipv6_loopback() -> bool {
+    require(
+        "the IPv6 loopback address ::1",
+        std::net::TcpListener::bind("[::1]:0").is_ok(),
+    )
+}
+
+/// Return from the calling test unless every named tool is on the PATH
+/// (under CI=true: fail naming the missing one). `require_tool!("valgrind")`.
+#[macro_export]
+macro_rules! require_tool {
+    ($($tool:expr),+ $(,)?) => {
+        $(
+            if !$crate::testkit::support::require_tool($tool) {
+                return;
+            }
+        )+
+    };
+}
+
+/// A client over `servers` (weight 1 each), with `tweak` applied to the
+/// default options first.
+pub fn client_for(servers: &[&Memcached], tweak: impl FnOnce(&mut Options)) -> Client {
+    let mut opts = Options::default();
+    tweak(&mut opts);
+    let specs = servers
+        .iter()
+        .map(|m| ServerSpec {
+            host: m.ip().to_string(),
+            port: m.port(),
+            weight: 1,
+        })
+        .collect();
+    Client::from_servers(specs, opts).expect("a client over running servers")
+}
+
+/// How a forked child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    /// It called `exit`/`_exit` with this code.
+    Exited(i32),
+    /// A signal killed it (SIGSEGV, SIGABRT, ...).
+    Signalled(i32),
+    /// It was still running at the limit and was killed with SIGKILL.
+    TimedOut,
+}
+
+/// Fork; the child runs `child` and `_exit`s with its result (0 true, 1
+/// false, 2 if it panicked) without running the parent's destructors; the
+/// parent runs `parent` meanwhile, then waits at most `limit` for the child.
+/// Returns the parent's result and how the child ended.
+///
+/// The child of a multi-threaded process may only rely on what the library
+/// promises after fork; that is what the callers test.
+pub fn fork_and_wait<P, R>(
+    limit: Duration,
+    child: impl FnOnce() -> bool,
+    parent: P,
+) -> (R, ChildEnd)
+where
+    P: FnOnce() -> R,
+{
+    // SAFETY: the child only runs `child` and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(_) => 2,
+        };
+        // SAFETY: ends the child without unwinding into the test harness.
+        unsafe { libc::_exit(code) };
+    }
+    let r = parent();
+    (r, wait_child(pid, limit))
+}
+
+/// Wait at most `limit` for child `pid`; kill it with SIGKILL past that.
+pub fn wait_child(pid: libc::pid_t, limit: Duration) -> ChildEnd {
+    let deadline = Instant::now() + limit;
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        assert!(
+            r == 0,
+            "waitpid({pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        if Instant::now() >= deadline {
+            // SAFETY: our own child; the blocking wait reaps it after SIGKILL.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return ChildEnd::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if libc::WIFEXITED(status) {
+        ChildEnd::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        ChildEnd::Signalled(libc::WTERMSIG(status))
+    } else {
+        // WNOHANG without WUNTRACED reports only ended children.
+        ChildEnd::Signalled(-1)
+    }
+}

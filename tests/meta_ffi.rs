@@ -1,0 +1,141 @@
+//! The C API of leases, invalidation and binary keys, called as C would,
+//! against a real memcached.
+
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use elasticache::ffi::client::*;
+use elasticache::ffi::meta::*;
+use elasticache::ffi::options::*;
+use elasticache::testkit::Memcached;
+use elasticache::Status;
+
+const OK: u32 = Status::Ok as u32;
+
+unsafe fn new_client(addr: &str, binary: bool) -> *mut elasticache_client {
+    let mut opts = ptr::null_mut();
+    assert_eq!(elasticache_options_new(&mut opts), OK);
+    let (name, val) = (
+        CString::new("binary_keys").unwrap(),
+        CString::new(binary.to_string()).unwrap(),
+    );
+    assert_eq!(
+        elasticache_options_set(opts, name.as_ptr(), val.as_ptr()),
+        OK
+    );
+    let server = CString::new(addr).unwrap();
+    let servers: [*const c_char; 1] = [server.as_ptr()];
+    let mut c = ptr::null_mut();
+    assert_eq!(
+        elasticache_client_new_servers(servers.as_ptr(), 1, ptr::null(), opts, &mut c),
+        OK
+    );
+    elasticache_options_free(opts);
+    c
+}
+
+#[test]
+fn lease_round_trip_through_the_c_api() {
+    let m = Memcached::start().unwrap();
+    unsafe {
+        let c = new_client(&m.addr(), true);
+        for key in [&b"c:lease"[..], b"c lease\x00"] {
+            let mut l = ptr::null_mut();
+            assert_eq!(
+                elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
+                OK
+            );
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Miss
+            );
+            assert!(!elasticache_lease_has_value(l) && elasticache_lease_data(l).is_null());
+            assert!(elasticache_lease_protected(l));
+            elasticache_lease_free(l);
+
+            let mut l = ptr::null_mut();
+            assert_eq!(
+                elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
+                OK
+            );
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Wait
+            );
+            elasticache_lease_free(l);
+
+            assert_eq!(
+                elasticache_set(c, key.as_ptr(), key.len(), b"val".as_ptr(), 3, 16, 0),
+                OK
+            );
+            let mut l = ptr::null_mut();
+            assert_eq!(
+                elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
+                OK
+            );
+            assert_eq!(elasticache_lease_get_state(l), elasticache_lease_state::Hit);
+            let data =
+                std::slice::from_raw_parts(elasticache_lease_data(l), elasticache_lease_len(l));
+            assert_eq!((data, elasticache_lease_flags(l)), (&b"val"[..], 16));
+            assert!(elasticache_lease_cas(l) > 0);
+            assert_eq!(elasticache_lease_ttl(l), -1);
+            assert!(!elasticache_lease_stale(l));
+            elasticache_lease_free(l);
+
+            assert_eq!(elasticache_invalidate(c, key.as_ptr(), key.len(), 60), OK);
+            let mut l = ptr::null_mut();
+            assert_eq!(
+                elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
+                OK
+            );
+            assert_eq!(
+                elasticache_lease_get_state(l),
+                elasticache_lease_state::Refresh
+            );
+            assert!(elasticache_lease_stale(l));
+            assert!((0..=60).contains(&elasticache_lease_ttl(l)));
+            elasticache_lease_free(l);
+        }
+        let miss = b"c:none";
+        assert_eq!(
+            elasticache_invalidate(c, miss.as_ptr(), miss.len(), 0),
+            Status::NotFound as u32
+        );
+        // NULLs and bad arguments: statuses, never a crash.
+        let mut l = ptr::null_mut();
+        assert_eq!(
+            elasticache_get_or_lease(ptr::null(), miss.as_ptr(), miss.len(), 30, 0, &mut l),
+            Status::InvalidArgument as u32
+        );
+        assert_eq!(
+            elasticache_get_or_lease(c, miss.as_ptr(), miss.len(), 30, 0, ptr::null_mut()),
+            Status::InvalidArgument as u32
+        );
+        assert_eq!(
+            elasticache_get_or_lease(c, miss.as_ptr(), miss.len(), 0, 0, &mut l),
+            Status::InvalidArgument as u32
+        );
+        assert!(l.is_null(), "no output on failure");
+        assert_eq!(
+            elasticache_lease_get_state(ptr::null()),
+            elasticache_lease_state::Miss
+        );
+        assert_eq!(elasticache_lease_len(ptr::null()), 0);
+        assert_eq!(elasticache_lease_ttl(ptr::null()), -2);
+        elasticache_lease_free(ptr::null_mut());
+        elasticache_client_free(c);
+
+        // Without binary_keys a binary key is BAD_KEY, as before.
+        let c = new_client(&m.addr(), false);
+        let key = b"a b";
+        assert_eq!(
+            elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
+            Status::BadKey as u32
+        );
+        assert_eq!(
+            elasticache_set(c, key.as_ptr(), key.len(), b"v".as_ptr(), 1, 0, 0),
+            Status::BadKey as u32
+        );
+        elasticache_client_free(c);
+    }
+}
