@@ -4,6 +4,7 @@
 #   make demo       a local emulated cluster and ecctl against it
 #   make install    PREFIX=/usr/local: library, headers, pkg-config file, CMake package
 #   make bench      benchmarks against libmemcached, pylibmc, pymemcache and the raw wire
+#   make wheel      the Python package as a manylinux wheel in dist/ (make sdist: its source)
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
@@ -20,7 +21,7 @@ CXXWARN := -std=c++17 -Wall -Wextra -Wpedantic -Werror
 # without -lc). Goes into elasticache.pc (Libs.private) and the CMake package.
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 
-.PHONY: all lib cpp test demo install clean deps header bench bench-ring fuzz
+.PHONY: all lib cpp test demo install clean deps header bench bench-ring fuzz wheel sdist
 
 all: lib examples/c/ecctl cpp
 
@@ -60,13 +61,14 @@ bench: deps all
 bench-ring: deps lib
 	bash bench/ring.sh
 
-# Coverage-guided fuzzing of the discovery and memcached reply parsers (cargo
-# fuzz + libFuzzer), FUZZ_SECONDS per target, then the corpus is minimized.
+# Coverage-guided fuzzing of the discovery and memcached reply parsers and the
+# multi-get reply matcher (cargo fuzz + libFuzzer), FUZZ_SECONDS per target,
+# then the corpus is minimized.
 # Crashes land in fuzz/artifacts/<target>/: commit them with the fix, `cargo
 # test` (tests/fuzz_corpus.rs) replays corpus and crashes. Uses the nightly
 # toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= discovery_reply memcached_reply
+FUZZ_TARGETS ?= discovery_reply memcached_reply multiget_match
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then tc=+nightly; else tc=; export RUSTC_BOOTSTRAP=1; fi; \
@@ -76,6 +78,15 @@ fuzz:
 	done
 
 CMAKEDIR := $(DESTDIR)$(PREFIX)/lib/cmake/elasticache
+# The Python package: dist/elasticache-*-cp38-abi3-manylinux_*.whl with the stripped
+# library and the compiled cffi module inside; sdist: dist/elasticache-*.tar.gz
+# (with the Rust sources), checked by building a wheel from it.
+wheel:
+	bash examples/python/build_wheel.sh
+
+sdist:
+	bash examples/python/build_wheel.sh --sdist
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(CMAKEDIR)
 	install -m 0755 $(LIBDIR)/libelasticache.so $(DESTDIR)$(PREFIX)/lib/
@@ -89,3 +100,4 @@ install: all
 clean:
 	$(CARGO) clean
 	rm -f examples/c/ecctl examples/cpp/ecservice
+	rm -rf build dist examples/python/build

@@ -7,7 +7,8 @@
 //!
 //! Prints `endpoint IP:PORT`, then `node HOST IP PORT` per node (`-` for an
 //! empty IP), then reads commands from stdin, one per line:
-//! `add`, `remove PORT`, `replace PORT`, `list`, `quit`. End of input, SIGINT
+//! `add`, `remove PORT`, `replace PORT`, `kill PORT`, `restart PORT` (a node
+//! failing in place, still listed), `list`, `quit`. End of input, SIGINT
 //! and SIGTERM also quit; the memcached nodes are stopped on the way out.
 
 use std::io::{self, BufRead, Write};
@@ -124,9 +125,22 @@ fn run(cluster: &mut LocalCluster, line: &str, out: &mut impl Write) -> Result<b
             )
             .map_err(io_err)?;
         }
+        Some(cmd @ ("kill" | "restart")) => {
+            // A node failing in place: the endpoint keeps listing it.
+            let port = port_arg(words.next())?;
+            let server = cluster
+                .server_mut(port)
+                .ok_or(format!("no node on port {port}"))?;
+            if cmd == "kill" {
+                server.kill();
+            } else {
+                server.restart().map_err(io_err)?;
+            }
+            writeln!(out, "{cmd}ed {port}").map_err(io_err)?;
+        }
         Some(other) => {
             return Err(format!(
-                "unknown command {other:?} (add, remove PORT, replace PORT, list, quit)"
+                "unknown command {other:?} (add, remove PORT, replace PORT, kill PORT, restart PORT, list, quit)"
             ))
         }
     }

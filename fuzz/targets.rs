@@ -102,3 +102,58 @@ pub fn memcached_reply(data: &[u8]) {
         }
     }
 }
+
+/// The multi-get reply matcher (`elasticache::client::batch::match_get_replies`).
+/// Input: the keys one node was asked for, a 0xFF byte, then the keys of its
+/// `VALUE` replies in the order they came; keys are separated by spaces.
+pub fn multiget_match(data: &[u8]) {
+    use elasticache::client::batch::{match_get_replies, KeyOutcome};
+    let (asked, answered) = match data.iter().position(|&b| b == 0xFF) {
+        Some(p) => (&data[..p], &data[p + 1..]),
+        None => (data, &data[..0]),
+    };
+    let asked: Vec<Vec<u8>> = asked
+        .split(|&c| c == b' ')
+        .filter(|k| !k.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let answered: Vec<Vec<u8>> = answered
+        .split(|&c| c == b' ')
+        .filter(|k| !k.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let requested: Vec<&[u8]> = asked.iter().map(Vec::as_slice).collect();
+    let replies: Vec<&[u8]> = answered.iter().map(Vec::as_slice).collect();
+    let out = match_get_replies(&requested, &replies);
+    assert_eq!(out.len(), requested.len());
+    let mut used = vec![false; replies.len()];
+    for (i, o) in out.iter().enumerate() {
+        if let KeyOutcome::Hit(r) = *o {
+            assert!(r < replies.len(), "hit {r} of {} replies", replies.len());
+            assert_eq!(replies[r], requested[i], "a hit's reply names its key");
+            assert!(!used[r], "reply {r} used twice");
+            used[r] = true;
+        }
+    }
+    // Replies that are the requested keys in request order (a subsequence,
+    // each at most once) are the normal case: never a protocol error, and
+    // every reply is a hit.
+    let mut j = 0;
+    let in_order = replies.iter().all(|r| {
+        while j < requested.len() && requested[j] != *r {
+            j += 1;
+        }
+        let found = j < requested.len();
+        j += 1;
+        found
+    });
+    let unique_requests = {
+        let mut v = requested.clone();
+        v.sort();
+        v.windows(2).all(|w| w[0] != w[1])
+    };
+    if in_order && unique_requests {
+        assert!(!out.contains(&KeyOutcome::Protocol), "{out:?}");
+        assert_eq!(used.iter().filter(|&&u| u).count(), replies.len());
+    }
+}

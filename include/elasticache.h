@@ -153,6 +153,55 @@ typedef uint32_t elasticache_status;
 #endif // __cplusplus
 
 /*
+ What happened. The numbers are part of the C ABI.
+ */
+enum elasticache_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   A configuration endpoint gave a new node list (first discovery or a change).
+   */
+  ELASTICACHE_EVENT_KIND_DISCOVERY_DONE = 1,
+  /*
+   A node appeared in the node list.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_ADDED = 2,
+  /*
+   A node left the node list.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_REMOVED = 3,
+  /*
+   A node kept its name but got a new IP.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_READDRESSED = 4,
+  /*
+   A discovery or refresh failed (the last good node list stays in use).
+   */
+  ELASTICACHE_EVENT_KIND_REFRESH_FAILED = 5,
+  /*
+   A node failed `failure_limit` times in a row and is out until its retry time.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_EJECTED = 6,
+  /*
+   An ejected node's retry time came: it takes requests again.
+   */
+  ELASTICACHE_EVENT_KIND_NODE_REVIVED = 7,
+  /*
+   The process is a child after `fork()`: connections are opened afresh.
+   */
+  ELASTICACHE_EVENT_KIND_FORK_DETECTED = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum elasticache_event_kind elasticache_event_kind;
+#else
+typedef uint32_t elasticache_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  A client over a cluster. Safe to share between threads: every operation
  may be called concurrently on one client. Free with `elasticache_client_free`
  once no call is running on it.
@@ -170,6 +219,12 @@ typedef struct elasticache_config elasticache_config;
  Owned by the caller, freed with `elasticache_lease_free`. Immutable.
  */
 typedef struct elasticache_lease elasticache_lease;
+
+/*
+ A snapshot of every node's counters, taken by `elasticache_client_metrics`.
+ Owned by the caller, freed with `elasticache_metrics_free`. Immutable.
+ */
+typedef struct elasticache_metrics elasticache_metrics;
 
 /*
  The result of a multi-key call: one entry per key, in the order given.
@@ -201,6 +256,105 @@ typedef struct elasticache_stats elasticache_stats;
  freed with `elasticache_value_free`. Immutable; safe to read from many threads.
  */
 typedef struct elasticache_value elasticache_value;
+
+/*
+ One event, as handed to the callback. The strings are NUL-terminated,
+ empty (never NULL) when they do not apply, and valid only during the
+ callback: copy what you keep.
+ */
+typedef struct {
+  /*
+   What happened: an `elasticache_event_kind` value.
+   */
+  uint32_t kind;
+  /*
+   The node concerned, "host:port" (the address connected to).
+   */
+  const char *node;
+  /*
+   The configuration endpoint concerned, "host:port".
+   */
+  const char *endpoint;
+  /*
+   The configuration version (discovery and node-list events), else 0.
+   */
+  uint64_t config_version;
+  /*
+   Nodes listed before the change (node-list events), else 0.
+   */
+  uint32_t nodes_before;
+  /*
+   Nodes listed after the change (node-list events), else 0.
+   */
+  uint32_t nodes_after;
+  /*
+   Why: the error of a failed refresh, the failure that ejected a node,
+   the former address of a re-addressed node, the nodes discovered.
+   */
+  const char *reason;
+} elasticache_event;
+
+/*
+ The event callback: `event` is valid only during the call; `user_data` is
+ what was given to `elasticache_set_event_callback`.
+ */
+typedef void (*elasticache_event_fn)(const elasticache_event *event, void *user_data);
+
+/*
+ One node's counters (see `elasticache_metrics_node`).
+ */
+typedef struct {
+  /*
+   "host:port"; valid until `elasticache_metrics_free`.
+   */
+  const char *node;
+  /*
+   Requests: one per single-key call, one per node a multi-key call
+   touched, and one per key refused while the node was ejected.
+   */
+  uint64_t requests;
+  /*
+   Keys read and found.
+   */
+  uint64_t hits;
+  /*
+   Keys read and not found.
+   */
+  uint64_t misses;
+  /*
+   Requests the node failed (timeouts and refusals while ejected included).
+   */
+  uint64_t errors;
+  /*
+   Requests that timed out.
+   */
+  uint64_t timeouts;
+  /*
+   Times the node was ejected.
+   */
+  uint64_t ejections;
+  /*
+   Connections open to the node (idle and in use).
+   */
+  uint64_t open_connections;
+  /*
+   True while the node is ejected.
+   */
+  bool ejected;
+  /*
+   Sum of the timed requests' latencies, microseconds.
+   */
+  uint64_t latency_sum_us;
+  /*
+   Median latency: the upper bound of its bucket, microseconds (0 without
+   timed requests, UINT64_MAX beyond the last bound).
+   */
+  uint64_t p50_us;
+  /*
+   99th percentile latency, as `p50_us`.
+   */
+  uint64_t p99_us;
+} elasticache_node_metrics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -823,6 +977,28 @@ uint32_t elasticache_config_node(const elasticache_config *config,
 void elasticache_config_free(elasticache_config *config);
 
 /*
+ Set the process-wide event callback (NULL `fn` removes it). Events are
+ discovery done, node added / removed / re-addressed, refresh failed, node
+ ejected, node revived and fork detected (`elasticache_event_kind`). The
+ callback runs on the thread whose call noticed the event, after the
+ library released its locks, so it may call the library (not
+ `elasticache_client_free` on the client in use by that thread). It must be
+ safe to call from any thread. A callback already running on another
+ thread may still finish after this returns.
+
+ # Safety
+ `fn`, when not NULL, must stay callable with `user_data` until it is
+ replaced or removed.
+ */
+uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
+
+/*
+ A static name for an event kind ("node_ejected"; "unknown" for a number
+ that is not one). Never NULL; do not free.
+ */
+const char *elasticache_event_kind_str(uint32_t kind);
+
+/*
  Read `key` and take a lease when it is missing or when its remaining TTL
  is below `recache_before` seconds (0: never early), in one round trip to a
  node with memcached's meta protocol (1.6.10+). The lease lasts
@@ -936,6 +1112,60 @@ int64_t elasticache_lease_ttl(const elasticache_lease *lease);
  `lease` NULL or from `elasticache_get_or_lease`, freed once.
  */
 void elasticache_lease_free(elasticache_lease *lease);
+
+/*
+ Take a snapshot of the client's per-node counters. `*out` receives a
+ result to free with `elasticache_metrics_free`.
+
+ # Safety
+ `client` live; `out` valid for a write.
+ */
+uint32_t elasticache_client_metrics(const elasticache_client *client, elasticache_metrics **out);
+
+/*
+ The number of nodes in a snapshot (0 for NULL).
+
+ # Safety
+ `metrics` NULL or live.
+ */
+size_t elasticache_metrics_node_count(const elasticache_metrics *metrics);
+
+/*
+ Node `i`'s counters into `*out`. INVALID_ARGUMENT for an index out of range.
+
+ # Safety
+ `metrics` live; `out` valid for a write.
+ */
+uint32_t elasticache_metrics_node(const elasticache_metrics *metrics,
+                                  size_t i,
+                                  elasticache_node_metrics *out);
+
+/*
+ The number of latency buckets (the same for every node and snapshot).
+ */
+size_t elasticache_metrics_bucket_count(void);
+
+/*
+ Latency bucket `b` of node `i`: its upper bound in microseconds
+ (UINT64_MAX for the last, unbounded one) and the requests in it (not
+ cumulative). Outputs may be NULL. INVALID_ARGUMENT for an index out of range.
+
+ # Safety
+ `metrics` live; outputs NULL or valid for a write.
+ */
+uint32_t elasticache_metrics_bucket(const elasticache_metrics *metrics,
+                                    size_t i,
+                                    size_t b,
+                                    uint64_t *upper_us,
+                                    uint64_t *count);
+
+/*
+ Free a snapshot (NULL is fine).
+
+ # Safety
+ `metrics` NULL or from `elasticache_client_metrics`, freed once.
+ */
+void elasticache_metrics_free(elasticache_metrics *metrics);
 
 /*
  Create an options object holding the defaults; free it with

@@ -11,6 +11,7 @@ command -v memcached >/dev/null 2>&1 || need_apt+=(memcached)
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v clang++ >/dev/null 2>&1 || need_apt+=(clang)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
@@ -28,6 +29,11 @@ PY=${PYTHON:-python3}
 if ! $PY -m pip --version >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+fi
+# The wheel's build tools live in a virtual environment (Debian splits venv out).
+if ! $PY -c "import ensurepip, venv" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
 fi
 missing_py=()
 for mod in pylibmc pymemcache django cffi pytest; do

@@ -46,4 +46,6 @@ if [ -d examples/python/tests ]; then
     python3 -m pytest -q -rs -m "not timing" -p randomly examples/python/tests
     step "Python timing tests, serially, in file order"
     python3 -m pytest -q -rs -m timing -p no:randomly examples/python/tests
+    step "Python wheel, installed, on the oldest and newest CPython"
+    bash scripts/test_wheel.sh
 fi

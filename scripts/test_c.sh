@@ -53,6 +53,8 @@ done
 if require valgrind; then
     run "client_api (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/client_api.shared"
+    run "events (valgrind)" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$OUT/events.shared"
 fi
 fail=$((fail + require_failed))
 # `make install` into a scratch prefix, then build against it through pkg-config

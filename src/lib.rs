@@ -47,12 +47,14 @@ macro_rules! internal_modules {
     };
 }
 
-internal_modules!(client, cluster, fork, hash, net, options, pool, protocol, ring);
+internal_modules!(client, cluster, fork, hash, metrics, net, options, pool, protocol, ring);
 
-// Declared outside the macro: cbindgen reads `Status` from it and does not
-// expand macros. Its items are re-exported below.
+// Declared outside the macro: cbindgen reads `Status` and `EventKind` from
+// them and does not expand macros. `error`'s items are re-exported below;
+// `events` is public: a Rust program can watch the cluster too.
 #[doc(hidden)]
 pub mod error;
+pub mod events;
 #[doc(hidden)]
 pub mod ffi;
 #[cfg(feature = "testkit")]

@@ -74,9 +74,10 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn corpus_and_crashes_replay_without_panic_and_with_bounded_allocation() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let targets: [(&str, Check); 2] = [
+    let targets: [(&str, Check); 3] = [
         ("discovery_reply", targets::discovery_reply),
         ("memcached_reply", targets::memcached_reply),
+        ("multiget_match", targets::multiget_match),
     ];
     for (name, check) in targets {
         let corpus = files(&root.join("corpus").join(name));

@@ -58,6 +58,8 @@ static void usage(FILE *out) {
             "\n"
             "commands:\n"
             "  discover ENDPOINT [--timeout-ms N] [--ignore-cluster-errors] [TLS flags]\n"
+            "  watch ENDPOINT [--interval-ms N] [--ignore-cluster-errors] [TLS flags]\n"
+            "      print cluster events (nodes added/removed, ejected, revived...) live until interrupted\n"
             "      print the cluster's config version (or 'serverless') and one line per node:\n"
             "      HOST IP PORT\n"
             "  route [--distribution modula|ketama|ketama_weighted|rendezvous] [--hash NAME]\n"
@@ -82,6 +84,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "discover") == 0) return ecctl_discover(argc - 2, argv + 2);
     if (strcmp(cmd, "route") == 0) return ecctl_route(argc - 2, argv + 2);
+    if (strcmp(cmd, "watch") == 0) return ecctl_watch(argc - 2, argv + 2);
     if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
         strcmp(cmd, "incr") == 0 || strcmp(cmd, "stats") == 0)
         return ecctl_op(cmd, argc - 2, argv + 2);

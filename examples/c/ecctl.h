@@ -20,6 +20,8 @@ int ecctl_tls_flag(elasticache_options *opts, const char *arg, const char *val, 
 /* Subcommands: each gets argv after the subcommand name and returns the exit code. */
 int ecctl_discover(int argc, char **argv);
 int ecctl_route(int argc, char **argv);
+/* Print the library's events live until interrupted. */
+int ecctl_watch(int argc, char **argv);
 /* get, set, delete, incr, stats (op is the subcommand's name). */
 int ecctl_op(const char *op, int argc, char **argv);
 

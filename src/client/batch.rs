@@ -217,9 +217,10 @@ pub(crate) fn run_batches<T>(
     op: &'static str,
     results: &mut [Result<T>],
     io_timeout: Duration,
-    blame: impl Fn(&NodePool),
+    blame: impl Fn(&NodePool, &Error),
     mut on_reply: impl OnReply<T>,
 ) {
+    let timer = crate::metrics::Timer::start();
     let mut all_sent = true;
     for b in batches.iter_mut() {
         let Some(conn) = b.conn.as_mut() else {
@@ -280,6 +281,7 @@ pub(crate) fn run_batches<T>(
         poll_batches(batches, op, results, deadline, &mut on_reply);
     }
     for b in batches.iter_mut() {
+        crate::metrics::record_batch(b.node.metrics(), timer, b.error.as_ref());
         let conn = b.conn.take();
         match b.error.take() {
             None => {
@@ -297,7 +299,7 @@ pub(crate) fn run_batches<T>(
                     // The node restarted since the connection was pooled.
                     b.node.drop_stale();
                 } else if b.blame_node && e.is_node_failure() {
-                    blame(b.node);
+                    blame(b.node, &e);
                 }
                 for &i in &b.cursor.keys[b.cursor.cursor.min(b.cursor.keys.len())..] {
                     results[i] = Err(e.clone());

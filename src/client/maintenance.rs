@@ -22,13 +22,17 @@ impl Client {
     pub(super) fn topology(&self) -> Result<Arc<Topology>> {
         let st = self.state();
         if st.fork_gen != fork::generation() {
-            return Ok(self.after_fork(st));
+            let t = self.after_fork(st);
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         let t = st.topo.read().clone();
         // NEVER (a fixed server list with no ejected node) needs no clock read.
         let next = self.next_check_ms.load(Ordering::Acquire);
         if next != NEVER && self.now_ms() >= next {
-            return Ok(self.maintain());
+            let t = self.maintain();
+            crate::events::dispatch_pending();
+            return Ok(t);
         }
         Ok(t)
     }
@@ -40,6 +44,7 @@ impl Client {
     /// never taken.
     #[cold]
     pub(super) fn after_fork(&self, old: &State) -> Arc<Topology> {
+        crate::events::fork_detected(fork::generation());
         // SAFETY: the old topology is read without its lock (see above). A
         // writer interrupted by the fork has either stored the new Arc or not;
         // both are live, since the old one is dropped only after the store.
@@ -156,7 +161,7 @@ impl Client {
         let revived = current
             .nodes
             .iter()
-            .fold(false, |acc, n| n.revive_if_due() | acc);
+            .fold(false, |acc, n| crate::events::revive_if_due(n) | acc);
         let ejected_now = current.nodes.iter().any(|n| n.is_ejected());
         for n in &current.nodes {
             if let Some(until) = n.ejected_until() {
@@ -179,6 +184,12 @@ impl Client {
     /// Re-discover now (through the shared node cache) and apply a changed
     /// list; ejected nodes stay scheduled for revival.
     pub fn refresh(&self) -> Result<()> {
+        let r = self.refresh_inner();
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn refresh_inner(&self) -> Result<()> {
         let t = self.topology()?;
         let Some(cluster) = &t.cluster else {
             return Ok(());
@@ -192,8 +203,9 @@ impl Client {
 
     /// A node failed: count it (ejecting it at the limit) and ask for an early
     /// refresh, so a replaced node is learnt about while the client runs.
-    pub(super) fn node_failed(&self, node: &NodePool) {
+    pub(super) fn node_failed(&self, node: &NodePool, why: &Error) {
         if node.record_failure(self.opts.failure_limit, self.opts.retry_timeout) {
+            crate::events::node_ejected(node, why, self.opts.retry_timeout);
             self.schedule_check(0);
         }
         let refreshing =
@@ -206,6 +218,16 @@ impl Client {
                 self.schedule_check(soon);
             }
         }
+        crate::events::dispatch_pending();
+    }
+
+    /// Each current node's client-side counters (see [`crate::metrics`]).
+    pub fn node_metrics(&self) -> Result<Vec<crate::metrics::NodeSnapshot>> {
+        let t = self.topology()?;
+        Ok(t.nodes
+            .iter()
+            .map(|n| crate::metrics::snapshot(n))
+            .collect())
     }
 
 }

@@ -142,6 +142,12 @@ impl Client {
     /// ElastiCache Serverless (the `serverless` option, or detected) is one TLS
     /// node: no ring, no refresh.
     pub fn from_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
+        let r = Client::from_endpoint_inner(endpoint, opts);
+        crate::events::dispatch_pending();
+        r
+    }
+
+    fn from_endpoint_inner(endpoint: &str, opts: Options) -> Result<Client> {
         opts.check()?;
         if opts.serverless {
             let (host, port) = crate::net::addr::split_host_port(endpoint)?;
@@ -261,11 +267,27 @@ impl Client {
         let i = t.ring.owner(key).ok_or_else(|| no_servers(t))?;
         let node = &t.nodes[i];
         if node.is_ejected() {
+            node.metrics().refused();
             return Err(Error::ServerDead {
                 addr: node.label().to_string(),
             });
         }
         Ok(node)
+    }
+
+    /// [`Client::exchange_untimed`], counted in the node's metrics.
+    #[inline]
+    fn exchange<T>(
+        &self,
+        node: &NodePool,
+        op: &'static str,
+        f: impl FnMut(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let timer = crate::metrics::Timer::start();
+        let r = self.exchange_untimed(node, op, f);
+        node.metrics()
+            .record(timer, crate::metrics::Outcome::of(&r));
+        r
     }
 
     /// Run one request/reply exchange on `node`, keeping the connection when it
@@ -275,7 +297,7 @@ impl Client {
     /// node restarted since it was pooled): the node's idle connections are
     /// dropped, nothing is counted against it, and an operation that may run
     /// twice (see [`retry_safe`]) runs again once on a new connection.
-    fn exchange<T>(
+    fn exchange_untimed<T>(
         &self,
         node: &NodePool,
         op: &'static str,
@@ -292,7 +314,7 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => {
                     if e.node_failed {
-                        self.node_failed(node);
+                        self.node_failed(node, &e.error);
                     }
                     return Err(e.error);
                 }
@@ -315,7 +337,7 @@ impl Client {
                 Err(e) => {
                     if e.is_node_failure() {
                         node.discard(conn);
-                        self.node_failed(node);
+                        self.node_failed(node, &e);
                     } else {
                         node.record_success();
                         node.checkin(conn);

@@ -73,7 +73,7 @@ impl Client {
             op,
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| match reply {
                 Reply::Value {
                     key,
@@ -133,6 +133,9 @@ impl Client {
                 other => Err(unexpected(label, op, other)),
             },
         );
+        for b in &batches {
+            crate::metrics::count_reads(b.node.metrics(), &b.cursor.keys, &results);
+        }
         MultiGet {
             data,
             entries: results,
@@ -182,7 +185,7 @@ impl Client {
             op,
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, op, reply));
@@ -223,7 +226,7 @@ impl Client {
             "delete",
             &mut results,
             self.opts.io_timeout,
-            |n| self.node_failed(n),
+            |n, why| self.node_failed(n, why),
             |results, b, reply, label| {
                 let Some(&i) = b.keys.get(b.cursor) else {
                     return Err(unexpected(label, "delete", reply));
@@ -277,6 +280,7 @@ impl Client {
             }
             match t.ring.owner(key) {
                 Some(n) if t.nodes[n].is_ejected() => {
+                    t.nodes[n].metrics().refused();
                     results[i] = Err(Error::ServerDead {
                         addr: t.nodes[n].label().to_string(),
                     })

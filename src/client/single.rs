@@ -20,7 +20,11 @@ impl Client {
             return self.binary_get(key, with_cas);
         }
         let op = if with_cas { "gets" } else { "get" };
-        self.keyed(key, op, |conn, label| {
+        protocol::check_key(key)?;
+        let t = self.topology()?;
+        let node = self.owner(&t, key)?;
+        let label = node.label();
+        let r = self.exchange(node, op, |conn| {
             protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
             conn.flush().map_err(|e| Error::io(label, op, e))?;
             let mut found = None;
@@ -42,7 +46,12 @@ impl Client {
                 other => Err(unexpected(label, op, other)),
             })?;
             Ok(found)
-        })
+        });
+        if let Ok(found) = &r {
+            node.metrics()
+                .add_reads(found.is_some() as u64, found.is_none() as u64);
+        }
+        r
     }
 
     /// `set`, `add`, `replace`, `append`, `prepend` or `cas` (with `cas_id`).

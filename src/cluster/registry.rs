@@ -346,6 +346,10 @@ impl Cluster {
                 }
                 let clear = Clear(cluster);
                 let _ = clear.0.refresh_if_older(since, &known, all_dead, &opts);
+                drop(clear);
+                // This thread's events (node list changed, refresh failed),
+                // handed over now that it holds no lock.
+                crate::events::dispatch_pending();
             });
         match spawned {
             Ok(_) => Background::Running,
@@ -397,6 +401,11 @@ impl Cluster {
                     st.endpoint_peer = peer;
                 }
                 if !keep_old {
+                    crate::events::config_changed(
+                        self.endpoint(),
+                        st.config.as_deref(),
+                        &found.config,
+                    );
                     st.config = Some(Arc::new(found.config));
                 }
                 st.config.clone().ok_or_else(|| Error::NoServers {
@@ -404,6 +413,7 @@ impl Cluster {
                 })
             }
             Err(e) => {
+                crate::events::refresh_failed(self.endpoint(), &e);
                 let now = Instant::now();
                 st.failures = st.failures.saturating_add(1);
                 let doublings = (st.failures - 1).min(16);
@@ -483,12 +493,16 @@ fn lock_registry(gen: u64) -> ForkGuard<'static, Option<Registry>> {
 
 /// The cached configuration for `endpoint`, discovering on the first call.
 pub fn get_or_discover(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
-    cluster_for(endpoint, opts)?.get_or_discover(opts)
+    let r = cluster_for(endpoint, opts).and_then(|c| c.get_or_discover(opts));
+    crate::events::dispatch_pending();
+    r
 }
 
 /// Re-discover `endpoint` now (see [`Cluster::refresh`]).
 pub fn refresh(endpoint: &str, opts: &DiscoveryOptions) -> Result<Arc<Config>> {
-    cluster_for(endpoint, opts)?.refresh(opts)
+    let r = cluster_for(endpoint, opts).and_then(|c| c.refresh(opts));
+    crate::events::dispatch_pending();
+    r
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@
 pub mod boundary;
 pub mod client;
 pub mod config;
+pub mod events;
 pub mod meta;
+pub mod metrics;
 pub mod options;
 pub mod ring;
 

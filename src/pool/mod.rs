@@ -82,6 +82,7 @@ pub struct NodePool {
     /// Milliseconds since `epoch` until which the node is ejected (0 = not ejected).
     dead_until_ms: AtomicU64,
     epoch: Instant,
+    metrics: crate::metrics::NodeMetrics,
 }
 
 impl NodePool {
@@ -99,6 +100,7 @@ impl NodePool {
             failures: AtomicU32::new(0),
             dead_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            metrics: Default::default(),
         }
     }
 
@@ -135,6 +137,17 @@ impl NodePool {
     /// `host:port` for messages.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// This node's client-side counters.
+    #[inline]
+    pub fn metrics(&self) -> &crate::metrics::NodeMetrics {
+        &self.metrics
+    }
+
+    /// Connections open to the node now, idle or in use.
+    pub fn open_connections(&self) -> usize {
+        self.idle.lock().open
     }
 
     /// An idle connection, or a new one while fewer than the cap are open;

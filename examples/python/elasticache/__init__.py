@@ -24,6 +24,7 @@ from .exceptions import Error, MemcachedError, errors, exceptions  # noqa: F401
 from .servers import server_type_tcp, server_type_udp, server_type_unix, translate_server_spec
 from .pools import ClientPool, ThreadMappedPool
 from . import autoconf, pools  # noqa: F401 - pylibmc.autoconf, pylibmc.pools
+from . import events, metrics  # noqa: F401 - events go to the `elasticache` logger from import on
 from .pylibmc_compat import install_as_pylibmc, libmemcached_version, libmemcached_version_hex
 
 __version__ = "0.1.0"

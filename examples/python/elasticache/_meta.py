@@ -1,10 +1,9 @@
 """Leases against cache stampedes and invalidation that serves stale values.
 
 `LeaseMixin` adds `get_or_lease`, `invalidate` and `get_or_set_leased` to
-`elasticache.Client` (which supplies `_h` (the owning client pointer), `serialize`, `_decode` and `set`).
-The library declarations they need are added to the shared cffi instance
-here, so `_native.py` stays as it is (cffi resolves functions declared after
-`dlopen` on first use).
+`elasticache.Client`, which supplies `_h` (the owning client pointer),
+`serialize`, `_decode` and `set`.
+The library declarations they use are in `_cdef.py` with all the others.
 """
 
 import collections
@@ -14,26 +13,6 @@ from . import _native as n
 from .exceptions import BadKeyProvided, CacheMiss, error_for
 
 ffi, lib = n.ffi, n.lib
-
-CDEF = """
-typedef struct elasticache_lease elasticache_lease;
-uint32_t elasticache_get_or_lease(const elasticache_client *client, const char *key, size_t key_len,
-                                  uint32_t lease_ttl, uint32_t recache_before,
-                                  elasticache_lease **out);
-uint32_t elasticache_invalidate(const elasticache_client *client, const char *key, size_t key_len,
-                                uint32_t ttl);
-uint32_t elasticache_lease_get_state(const elasticache_lease *lease);
-bool elasticache_lease_has_value(const elasticache_lease *lease);
-const char *elasticache_lease_data(const elasticache_lease *lease);
-size_t elasticache_lease_len(const elasticache_lease *lease);
-uint32_t elasticache_lease_flags(const elasticache_lease *lease);
-uint64_t elasticache_lease_cas(const elasticache_lease *lease);
-bool elasticache_lease_stale(const elasticache_lease *lease);
-bool elasticache_lease_protected(const elasticache_lease *lease);
-int64_t elasticache_lease_ttl(const elasticache_lease *lease);
-void elasticache_lease_free(elasticache_lease *lease);
-"""
-ffi.cdef(CDEF)
 
 # The library's elasticache_lease_state numbers.
 MISS, WAIT, HIT, REFRESH, STALE = "miss", "wait", "hit", "refresh", "stale"

@@ -1,115 +1,20 @@
 """Loading libelasticache and declaring the C functions the binding calls.
 
-cffi in ABI mode: no compiler at install time, the GIL is released around
-every foreign call, and a call costs about 0.45 us here against 1.1-1.3 us for
-ctypes (bench/bench_ffi.py). Byte buffers are declared `char *` where the
-header says `uint8_t *`: the same ABI, and cffi then accepts `bytes` directly.
-tests/test_native.py checks these declarations against include/elasticache.h.
+Two ways to reach the library, with the same `ffi` and `lib` names and calls:
+
+- API mode (an installed wheel): `_elasticache_cffi`, compiled by the wheel
+  build against include/elasticache.h and linked to the libelasticache.so
+  shipped beside it (rpath $ORIGIN). A call is a direct C call instead of a
+  libffi one, and importing parses no C declarations.
+- ABI mode (the source tree, an editable install, or ELASTICACHE_LIBRARY):
+  cffi parses `CDEF` and dlopens the library; no compiler anywhere.
+
+Both release the GIL around every foreign call.
 """
 
 import os
 
-import cffi
-
-CDEF = """
-typedef struct elasticache_client elasticache_client;
-typedef struct elasticache_value elasticache_value;
-typedef struct elasticache_options elasticache_options;
-typedef struct elasticache_multi elasticache_multi;
-typedef struct elasticache_stats elasticache_stats;
-typedef struct elasticache_config elasticache_config;
-
-const char *elasticache_status_str(uint32_t status);
-uint32_t elasticache_last_error_message(char *buf, size_t len, size_t *out_n);
-const char *elasticache_version(void);
-uint64_t elasticache_fork_generation(void);
-
-uint32_t elasticache_options_new(elasticache_options **out);
-uint32_t elasticache_options_set(elasticache_options *opts, const char *name, const char *value);
-void elasticache_options_free(elasticache_options *opts);
-
-uint32_t elasticache_client_new(const char *endpoint, const elasticache_options *options,
-                                elasticache_client **out);
-uint32_t elasticache_client_new_servers(const char *const *servers, size_t n, const uint32_t *weights,
-                                        const elasticache_options *options, elasticache_client **out);
-void elasticache_client_free(elasticache_client *client);
-uint32_t elasticache_client_refresh(const elasticache_client *client);
-
-uint32_t elasticache_get(const elasticache_client *client, const char *key, size_t key_len,
-                         elasticache_value **out);
-uint32_t elasticache_gets(const elasticache_client *client, const char *key, size_t key_len,
-                          elasticache_value **out);
-uint32_t elasticache_get_into(const elasticache_client *client, const char *key, size_t key_len,
-                              char *buf, size_t cap, size_t *len, uint32_t *flags, uint64_t *cas);
-const char *elasticache_value_data(const elasticache_value *value);
-size_t elasticache_value_len(const elasticache_value *value);
-uint32_t elasticache_value_flags(const elasticache_value *value);
-uint64_t elasticache_value_cas(const elasticache_value *value);
-void elasticache_value_free(elasticache_value *value);
-
-uint32_t elasticache_set(const elasticache_client *client, const char *key, size_t key_len,
-                         const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_add(const elasticache_client *client, const char *key, size_t key_len,
-                         const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_replace(const elasticache_client *client, const char *key, size_t key_len,
-                             const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_append(const elasticache_client *client, const char *key, size_t key_len,
-                            const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_prepend(const elasticache_client *client, const char *key, size_t key_len,
-                             const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_cas(const elasticache_client *client, const char *key, size_t key_len,
-                         const char *value, size_t value_len, uint32_t flags, int64_t exptime,
-                         uint64_t cas);
-uint32_t elasticache_delete(const elasticache_client *client, const char *key, size_t key_len);
-uint32_t elasticache_incr(const elasticache_client *client, const char *key, size_t key_len,
-                          uint64_t delta, uint64_t *new_value);
-uint32_t elasticache_decr(const elasticache_client *client, const char *key, size_t key_len,
-                          uint64_t delta, uint64_t *new_value);
-uint32_t elasticache_touch(const elasticache_client *client, const char *key, size_t key_len,
-                           int64_t exptime);
-uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay);
-uint32_t elasticache_server_for_key(const elasticache_client *client, const char *key, size_t key_len,
-                                    char *buf, size_t len, size_t *out_n);
-uint32_t elasticache_server_index_for_key(const elasticache_client *client, const char *key, size_t key_len,
-                                          size_t *index);
-uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
-
-uint32_t elasticache_get_multi(const elasticache_client *client, const char *const *keys,
-                               const size_t *key_lens, size_t n, bool with_cas,
-                               elasticache_multi **out);
-size_t elasticache_multi_count(const elasticache_multi *multi);
-uint32_t elasticache_multi_export(const elasticache_multi *multi, size_t n, uint32_t *statuses,
-                                  const char **data, size_t *lens, uint32_t *flags, uint64_t *cas);
-uint32_t elasticache_multi_arena(const elasticache_multi *multi, const char **data, size_t *len);
-const char *elasticache_multi_error(const elasticache_multi *multi, size_t i);
-void elasticache_multi_free(elasticache_multi *multi);
-uint32_t elasticache_set_multi(const elasticache_client *client, const char *const *keys,
-                               const size_t *key_lens, const char *const *values,
-                               const size_t *value_lens, const uint32_t *flags, int64_t exptime,
-                               bool add, size_t n, uint32_t *statuses);
-uint32_t elasticache_delete_multi(const elasticache_client *client, const char *const *keys,
-                                  const size_t *key_lens, size_t n, uint32_t *statuses);
-
-uint32_t elasticache_client_stats(const elasticache_client *client, const char *arg,
-                                  elasticache_stats **out);
-uint32_t elasticache_client_versions(const elasticache_client *client, elasticache_stats **out);
-size_t elasticache_stats_node_count(const elasticache_stats *stats);
-uint32_t elasticache_stats_node(const elasticache_stats *stats, size_t i, const char **server,
-                                uint32_t *status, size_t *entries);
-uint32_t elasticache_stats_entry(const elasticache_stats *stats, size_t i, size_t j,
-                                 const char **name, const char **value);
-void elasticache_stats_free(elasticache_stats *stats);
-
-uint32_t elasticache_discover(const char *endpoint, const elasticache_options *options,
-                              elasticache_config **out);
-uint32_t elasticache_refresh(const char *endpoint, const elasticache_options *options,
-                             elasticache_config **out);
-uint64_t elasticache_config_version(const elasticache_config *config);
-size_t elasticache_config_node_count(const elasticache_config *config);
-uint32_t elasticache_config_node(const elasticache_config *config, size_t index, const char **host,
-                                 const char **ip, uint16_t *port);
-void elasticache_config_free(elasticache_config *config);
-"""
+from ._cdef import CDEF
 
 # Status codes (enum elasticache_status; fixed numbers, part of the ABI).
 OK = 0
@@ -133,52 +38,61 @@ BUFFER_TOO_SMALL = 17
 SERVER_DEAD = 18
 
 LIBRARY_NAME = "libelasticache.so"
-
-ffi = cffi.FFI()
-ffi.cdef(CDEF)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _candidates():
-    """(path, why) pairs in the order they are tried."""
-    env = os.environ.get("ELASTICACHE_LIBRARY")
+def _abi_candidates(env):
+    """(path, why) pairs in the order ABI mode tries them."""
     if env:
         path = os.path.join(env, LIBRARY_NAME) if os.path.isdir(env) else env
         # An explicit choice is final: falling back would hide a typo.
         return [(path, "ELASTICACHE_LIBRARY")]
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = []
-    # Running from the source tree: examples/python/elasticache -> repo root.
-    in_tree = os.path.normpath(os.path.join(here, "..", "..", "..", "target", "release", LIBRARY_NAME))
-    out.append((in_tree, "the repository's target/release"))
-    try:
-        from ._build_paths import REPO_LIBRARY  # written by setup.py at install time
-    except ImportError:
-        REPO_LIBRARY = None
-    if REPO_LIBRARY and REPO_LIBRARY != in_tree:
-        out.append((REPO_LIBRARY, "the repository's target/release (recorded at install)"))
-    out.append((LIBRARY_NAME, "the system library path"))
-    return out
+    return [
+        (os.path.join(HERE, LIBRARY_NAME), "bundled with the package"),
+        # Running from the source tree: examples/python/elasticache -> repo root.
+        (os.path.normpath(os.path.join(HERE, "..", "..", "..", "target", "release", LIBRARY_NAME)),
+         "the repository's target/release"),
+        (LIBRARY_NAME, "the system library path"),
+    ]
 
 
 def _load():
+    """(ffi, lib, library path, mode)."""
     tried = []
-    for path, why in _candidates():
+    env = os.environ.get("ELASTICACHE_LIBRARY")
+    if env:
+        tried.append("  the compiled module: not used while ELASTICACHE_LIBRARY is set")
+    else:
+        try:
+            from . import _elasticache_cffi as compiled
+        except ImportError as e:  # not built (source tree), or its library is missing
+            tried.append(f"  the compiled module elasticache._elasticache_cffi: {e}")
+        else:
+            path = compiled.ffi.string(compiled.lib._ec_loaded_library_path()).decode()
+            return compiled.ffi, compiled.lib, os.path.abspath(path), "api"
+
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    for path, why in _abi_candidates(env):
         if os.sep in path and not os.path.exists(path):
             tried.append(f"  {path} ({why}): no such file")
             continue
         try:
-            return ffi.dlopen(path), path
+            return ffi, ffi.dlopen(path), path, "abi"
         except OSError as e:
             tried.append(f"  {path} ({why}): {e}")
     raise ImportError(
         "elasticache: cannot load the C library libelasticache.so. Tried:\n"
         + "\n".join(tried)
-        + "\nBuild it with `cargo build --release` in the repository, or set "
-        "ELASTICACHE_LIBRARY to the path of libelasticache.so."
+        + "\nInstall the wheel (`make wheel && pip install dist/*.whl`), build the library with "
+        "`cargo build --release` in the repository, or set ELASTICACHE_LIBRARY to the path of "
+        "libelasticache.so."
     )
 
 
-lib, library_path = _load()
+ffi, lib, library_path, mode = _load()
 NULL = ffi.NULL
 
 

@@ -47,6 +47,37 @@ DEFAULTS = {
 }
 
 
+# Behaviors accepted for pylibmc's sake that change nothing here, and why.
+# Setting one to anything but its default logs a WARNING once per process.
+INERT = {
+    "no_block": "every call is already bounded by io_timeout; there is no non-blocking mode to switch",
+    "tcp_keepalive": "idle connections are checked when reused instead",
+    "buffer_requests": "each call sends its request at once (multi-key calls already batch per node)",
+    "_noreply": "every request waits for its reply, so failures are never silent",
+    "num_replicas": "replication is ElastiCache's (or none); the client writes to one node",
+    "_io_msg_watermark": "libmemcached's internal buffering only",
+    "_io_bytes_watermark": "libmemcached's internal buffering only",
+    "_io_key_prefetch": "libmemcached's internal buffering only",
+    "_hash_with_prefix_key": "no libmemcached prefix key exists here (use key_prefix)",
+    "_socket_send_size": "the kernel's socket buffer sizes are used",
+    "_socket_recv_size": "the kernel's socket buffer sizes are used",
+}
+_warned_inert = set()
+
+
+def warn_inert(behaviors):
+    """Log once per process each inert behavior set to a non-default value."""
+    import logging
+
+    for name, why in INERT.items():
+        value = behaviors.get(name)
+        if value is None or value == DEFAULTS.get(name) or name in _warned_inert:
+            continue
+        _warned_inert.add(name)
+        logging.getLogger("elasticache").warning(
+            "behavior %s=%r is accepted for pylibmc compatibility and has no effect: %s", name, value, why)
+
+
 class BadBehaviorValue(ValueError, KeyError):
     """An unknown hash or distribution name (pylibmc raises KeyError)."""
 
@@ -85,6 +116,7 @@ def validate(behaviors):
                 raise ValueError(f"pickle_protocol {value!r} is not a valid pickle protocol")
         elif value is not None and not isinstance(value, int):
             raise TypeError(f"behavior {name} must be int, not {type(value).__name__}")
+    warn_inert(b)
     return b
 
 
@@ -154,6 +186,13 @@ def to_options(eff):
     io_us = max(eff["send_timeout"] or 0, eff["receive_timeout"] or 0)
     if io_us > 0:
         opts["io_timeout"] = str(max(1, math.ceil(io_us / 1000)))
+    # libmemcached waits at most _poll_timeout (ms) for each reply in its
+    # non-blocking mode: the same bound as io_timeout, used when the send and
+    # receive timeouts are left alone.
+    default_io = (eff["send_timeout"], eff["receive_timeout"]) == (DEFAULTS["send_timeout"],
+                                                                  DEFAULTS["receive_timeout"])
+    if default_io and eff["_poll_timeout"] not in (None, DEFAULTS["_poll_timeout"]) and eff["_poll_timeout"] > 0:
+        opts["io_timeout"] = str(int(eff["_poll_timeout"]))
     # One "stay out" period here; libmemcached's dead_timeout, when set, is the
     # longer one it applies to servers that crossed the failure limit.
     retry = eff["dead_timeout"] if eff["dead_timeout"] and eff["dead_timeout"] > 0 else eff["retry_timeout"]

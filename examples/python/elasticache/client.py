@@ -352,6 +352,14 @@ class Client(LeaseMixin):
         if rc:
             raise error_for(rc, what="refresh")
 
+    def node_metrics(self):
+        """Client-side counters per node: {"host:port": {"requests": ...,
+        "hits": ..., "misses": ..., "errors": ..., "timeouts": ...,
+        "ejections": ..., "open_connections": ..., "state": "up" | "ejected",
+        "p50_us": ..., "p99_us": ..., ...}} (see elasticache.metrics)."""
+        from . import metrics
+        return metrics.node_metrics(self)
+
     def __repr__(self):
         return f"{type(self).__name__}({self.addresses!r}, binary={self.binary!r})"
 

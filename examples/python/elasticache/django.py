@@ -16,6 +16,12 @@ can switch backends without moving a single key:
   *are* the behaviors, minus IGNORE_CLUSTER_ERRORS: as with the old backend,
   giving OPTIONS without "ketama" means libmemcached's default, modula.
 - BINARY is accepted and ignored (the text protocol is always used).
+- The library's own options go in OPTIONS by name: io_timeout (ms),
+  refresh_interval (s), node_naming, max_connections_per_node,
+  max_value_size, ... (LIBRARY_OPTIONS; upper case works too); they are not
+  behaviors, so they leave django-elasticache's defaults in place.
+- IGNORE_EXC: errors as misses; ASYNC_THREADS: the size of the pool the
+  async methods (aget, aset, ...) run on (see django_async.py).
 
 Built on Django's BaseMemcachedCache: timeouts None -> never, 0 -> expire
 at once, > 30 days -> absolute time; set_many returns the keys that failed;
@@ -30,6 +36,7 @@ from django.core.cache.backends.memcached import BaseMemcachedCache
 from django.utils.functional import cached_property
 
 import elasticache
+from elasticache.django_async import DEFAULT_ASYNC_THREADS, AsyncMethods
 
 DJANGO_ELASTICACHE_BEHAVIORS = {"tcp_nodelay": True, "ketama": True}
 
@@ -37,27 +44,53 @@ DJANGO_ELASTICACHE_BEHAVIORS = {"tcp_nodelay": True, "ketama": True}
 # the behaviors; none of them is a behavior.
 _CLIENT_KWARGS = ("binary", "username", "password", "behaviors")
 
+# Library options with no pylibmc behavior of the same name, accepted in
+# OPTIONS by their own names (lower or upper case). The names pylibmc also has
+# (connect_timeout, retry_timeout, failure_limit, remove_failed, tcp_nodelay,
+# hash, distribution) stay behaviors in lower case, mapped to the same
+# options; in upper case (CONNECT_TIMEOUT, ...) they are the library's.
+LIBRARY_ONLY_OPTIONS = ("io_timeout", "io_timeout_ms", "connect_timeout_ms", "refresh_interval",
+                        "refresh_interval_ms", "node_naming", "max_connections_per_node", "max_value_size")
+LIBRARY_OPTIONS = LIBRARY_ONLY_OPTIONS + ("connect_timeout", "retry_timeout", "failure_limit", "remove_failed",
+                                          "tcp_nodelay", "hash", "distribution")
+
+
+def library_options(options):
+    """Pop the library options out of a Django OPTIONS dict (name -> text)."""
+    out = {}
+    for k in list(options):
+        if not isinstance(k, str):
+            continue
+        name = k.lower()
+        if name in LIBRARY_ONLY_OPTIONS or (k.isupper() and name in LIBRARY_OPTIONS):
+            v = options.pop(k)
+            out[name] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
+
+
 # One client per (endpoint, settings) in the process: clients are
 # thread-safe, and sharing one keeps one connection pool per node.
 _clients = {}
 _clients_lock = threading.Lock()
 
 
-def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None, ignore_exc=False):
+def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None, ignore_exc=False, options=None):
     tls = tls or {}
+    options = options or {}
     key = (endpoint, tuple(sorted((k, repr(v)) for k, v in behaviors.items())), ignore_cluster_errors,
-           tuple(sorted((k, repr(v)) for k, v in tls.items())), ignore_exc)
+           tuple(sorted((k, repr(v)) for k, v in tls.items())), ignore_exc,
+           tuple(sorted(options.items())))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = elasticache.Client.from_endpoint(
                 endpoint, behaviors=behaviors, ignore_cluster_errors=ignore_cluster_errors,
-                ignore_exc=ignore_exc, **tls)
+                ignore_exc=ignore_exc, options=options, **tls)
             _clients[key] = client
         return client
 
 
-class ElastiCache(BaseMemcachedCache):
+class ElastiCache(AsyncMethods, BaseMemcachedCache):
     """Cache backend for an ElastiCache memcached cluster with auto-discovery."""
 
     def __init__(self, server, params):
@@ -75,12 +108,22 @@ class ElastiCache(BaseMemcachedCache):
         options = dict(params.get("OPTIONS") or {})
         self._ignore_cluster_errors = bool(options.pop("IGNORE_CLUSTER_ERRORS", False))
         self._ignore_exc = bool(options.pop("IGNORE_EXC", False))  # errors as misses (Client ignore_exc)
+        self._async_threads = int(options.pop("ASYNC_THREADS", DEFAULT_ASYNC_THREADS))
+        if self._async_threads < 1:
+            raise InvalidCacheBackendError("the cache's OPTIONS: ASYNC_THREADS must be at least 1")
+        self._options = library_options(options)
+        if self._options:
+            try:
+                elasticache.client._options_handle(self._options)
+            except elasticache.Error as e:
+                raise InvalidCacheBackendError(f"the cache's OPTIONS: {e}") from None
         # TLS settings in OPTIONS (TLS, TLS_CA_FILE, ..., SERVERLESS) are not behaviors.
         self._tls = {k.lower(): options.pop(k) for k in list(options)
                      if k.lower() in elasticache.client.TLS_KEYWORDS and k.isupper()}
         # OPTIONS holding only TLS settings (which django-elasticache never had)
         # keep its default behaviors; any other OPTIONS are the behaviors, as before.
-        if params.get("OPTIONS") is None or (not options and (self._tls or self._ignore_exc)
+        if params.get("OPTIONS") is None or (not options and (self._tls or self._ignore_exc or self._options
+                                                              or "ASYNC_THREADS" in params["OPTIONS"])
                                              and not self._ignore_cluster_errors):
             behaviors = dict(DJANGO_ELASTICACHE_BEHAVIORS)
         elif "behaviors" in options:
@@ -96,7 +139,7 @@ class ElastiCache(BaseMemcachedCache):
     @cached_property
     def _cache(self):
         return _shared_client(self._endpoint, self._behaviors, self._ignore_cluster_errors, self._tls,
-                              self._ignore_exc)
+                              self._ignore_exc, self._options)
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         try:
@@ -120,7 +163,7 @@ class ElastiCache(BaseMemcachedCache):
         pass
 
 
-class PyLibMCCache(BaseMemcachedCache):
+class PyLibMCCache(AsyncMethods, BaseMemcachedCache):
     """Django's PyLibMCCache on elasticache: a fixed server list in LOCATION and
     OPTIONS passed to `elasticache.Client` as keyword arguments, exactly as
     Django passes them to pylibmc (change only the BACKEND path)."""

@@ -15,10 +15,14 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_ROOT = os.path.dirname(HERE)  # examples/python
 REPO = os.path.dirname(os.path.dirname(PKG_ROOT))
-sys.path.insert(0, PKG_ROOT)
+# scripts/test_wheel.sh sets ELASTICACHE_TEST_INSTALLED=1 to test an installed
+# wheel: then neither the source tree's package nor its library is used.
+INSTALLED = os.environ.get("ELASTICACHE_TEST_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, PKG_ROOT)
 
 LIB = os.path.join(REPO, "target", "release", "libelasticache.so")
-if not os.environ.get("ELASTICACHE_LIBRARY") and not os.path.exists(LIB):
+if not INSTALLED and not os.environ.get("ELASTICACHE_LIBRARY") and not os.path.exists(LIB):
     subprocess.run(["cargo", "build", "--release"], cwd=REPO, check=True)
 
 
