@@ -9,30 +9,20 @@ import pylibmc
 import pytest
 
 import elasticache
-from conftest import free_port, require, require_tool, wait_serving
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+from conftest import crate_example, free_port, require, require_tool, wait_serving
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    require_tool("openssl")
     mc = require_tool("memcached")
     helptext = subprocess.run([mc, "-h"], capture_output=True, text=True).stdout
     require("TLS support in memcached (-Z, --enable-ssl)", "--enable-ssl" in helptext)
+    # The crate's certificate maker (the Rust TLS tests' own): a CA, and a
+    # certificate for localhost only.
     d = str(tmp_path_factory.mktemp("tls"))
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=py test CA", cwd=d)
-    _openssl("req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost", cwd=d)
-    with open(os.path.join(d, "ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n")
-    _openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "node.pem", "-days", "2", "-extfile", "ext", cwd=d)
+    subprocess.run([crate_example("make_certs"), d], check=True, capture_output=True, timeout=60)
     port, plain = free_port(), free_port()
-    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/node.pem,ssl_key={d}/node.key",
+    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/node.crt,ssl_key={d}/node.key",
             "-l", f"127.0.0.1:{port}", "-l", f"notls:127.0.0.1:{plain}", "-U", "0"]
     if os.geteuid() == 0:
         args += ["-u", "root"]
