@@ -150,5 +150,5 @@ def test_a_hung_endpoint_is_a_timeout_naming_it_within_the_timeout(servers, endp
     assert ep.addr in str(info.value)
     assert "config get cluster" in str(info.value)
     # The timeout, plus slack a loaded 2-core machine keeps; below a second attempt.
-    assert timeout - 0.02 <= took < timeout + 0.25, took
+    assert timeout - 0.02 <= took < timeout + 0.35, took
     assert ep.requests == 1
