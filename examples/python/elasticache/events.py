@@ -107,7 +107,7 @@ def _on_error(exc_type, exc, tb):
     return None
 
 
-_callback = ffi.callback("void(const elasticache_event *, void *)", _dispatch, onerror=_on_error)
+_callback = ffi.callback("elasticache_event_fn", _dispatch, onerror=_on_error)
 
 
 def install():
