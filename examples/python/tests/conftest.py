@@ -220,18 +220,21 @@ class ConfigEndpoint:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        first = self._line("start")
-        if not first.startswith("endpoint "):
+        try:
+            first = self._line("start")
+            if not first.startswith("endpoint "):
+                raise RuntimeError(f"local_cluster did not start: {first!r}")
+            self.addr = first.split()[1]
+            self.port = int(self.addr.rsplit(":", 1)[1])
+            self._nodes = []
+            self.set_config(version, nodes)
+            if engine != "elasticache":
+                self.set_engine(engine)
+            if variant != "standard":
+                self.set_variant(variant)
+        except BaseException:
             self.close()
-            raise RuntimeError(f"local_cluster did not start: {first!r}")
-        self.addr = first.split()[1]
-        self.port = int(self.addr.rsplit(":", 1)[1])
-        self._nodes = []
-        self.set_config(version, nodes)
-        if engine != "elasticache":
-            self.set_engine(engine)
-        if variant != "standard":
-            self.set_variant(variant)
+            raise
 
     def _read(self):
         for line in self.proc.stdout:
