@@ -1,15 +1,38 @@
-//! A local ElastiCache-like memcached cluster for development and demos: real
-//! memcached nodes on loopback behind an emulated configuration endpoint.
+//! A local ElastiCache-like memcached cluster for development, demos and the
+//! other languages' tests: an emulated configuration endpoint in front of real
+//! memcached nodes, its own or someone else's.
 //!
 //! ```text
-//! cargo run --release --example local_cluster -- --nodes 3 [--legacy] [--variant NAME]
+//! cargo run --release --example local_cluster -- [--nodes N | --external] [--legacy] [--variant NAME]
 //! ```
 //!
-//! Prints `endpoint IP:PORT`, then `node HOST IP PORT` per node (`-` for an
-//! empty IP), then reads commands from stdin, one per line:
+//! Prints `endpoint IP:PORT`, then (unless `--external`) `node HOST IP PORT` per
+//! node (`-` for an empty IP), then reads commands from stdin, one per line.
+//! Every command answers exactly one line (an `error: ...` line when it
+//! fails), except `list`, which answers `version N` and one `node` line per node.
+//!
+//! With its own nodes (`--nodes N`, the default 3):
 //! `add`, `remove PORT`, `replace PORT`, `kill PORT`, `restart PORT` (a node
-//! failing in place, still listed), `list`, `quit`. End of input, SIGINT
-//! and SIGTERM also quit; the memcached nodes are stopped on the way out.
+//! failing in place, still listed).
+//!
+//! With `--external` it starts no memcached and lists nothing until told
+//! (for tests that run their own nodes and choose their names):
+//! `nodes [HOST|IP|PORT ...]` (replace the list, version + 1; an IP may be
+//! empty: `localhost||11211`), `config VERSION [HOST|IP|PORT ...]` (this
+//! version and list exactly).
+//!
+//! In both modes, what the endpoint does:
+//! `version [N]` (show or set the config version), `engine elasticache|legacy|plain`
+//! or `legacy on|off` (an old engine answers only `get AmazonElastiCache:cluster`),
+//! `variant NAME` (the payload's layout; `empty-ip` lists no IPs), `hang on|off`
+//! (read requests, never answer), `delay MS` (before each discovery reply),
+//! `raw config|legacy|both HEX|off` (answer that discovery command with exactly
+//! these bytes, hex-encoded), `truncate N|off` (send N bytes of a discovery
+//! reply, then close), `stop` / `start` (the endpoint goes away and comes back
+//! on the same port), `counts` (`counts config=N legacy=N version=N other=N
+//! connections=N` since start or `reset`), `reset`, `list`, `quit`.
+//! End of input, SIGINT and SIGTERM also quit; own memcached nodes are stopped
+//! on the way out.
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +40,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use elasticache::discovery::Node;
-use elasticache::testkit::{Engine, LocalCluster, Variant};
+use elasticache::testkit::{ConfigEndpoint, Engine, LocalCluster, Request, Variant};
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
@@ -27,16 +50,19 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 struct Args {
     nodes: usize,
-    legacy: bool,
+    external: bool,
+    engine: Engine,
     variant: Variant,
 }
 
-const USAGE: &str = "usage: local_cluster [--nodes N] [--legacy] [--variant NAME]";
+const USAGE: &str =
+    "usage: local_cluster [--nodes N | --external] [--legacy] [--variant NAME] (commands: see the source's header)";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         nodes: 3,
-        legacy: false,
+        external: false,
+        engine: Engine::ElastiCache,
         variant: Variant::Standard,
     };
     let mut it = std::env::args().skip(1);
@@ -48,7 +74,8 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--nodes: not a number: {v:?}"))?;
             }
-            "--legacy" => args.legacy = true,
+            "--external" => args.external = true,
+            "--legacy" => args.engine = Engine::Legacy,
             "--variant" => {
                 let v = it.next().ok_or("--variant needs a name")?;
                 args.variant = v.parse()?;
@@ -56,12 +83,83 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 let names: Vec<&str> = Variant::all().iter().map(|v| v.name()).collect();
                 println!("{USAGE}\nvariants: {}", names.join(", "));
+                println!("own nodes: add, remove PORT, replace PORT, kill PORT, restart PORT");
+                println!("--external: nodes [HOST|IP|PORT ...], config VERSION [HOST|IP|PORT ...]");
+                println!(
+                    "both: version [N], engine elasticache|legacy|plain, legacy on|off, variant NAME, \
+                     hang on|off, delay MS, raw config|legacy|both HEX|off, truncate N|off, stop, start, \
+                     counts, reset, list, quit"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
+    if args.external {
+        layout_only(args.variant)?;
+    }
     Ok(args)
+}
+
+/// The nodes behind the endpoint: started here, or someone else's.
+enum Nodes {
+    Own(LocalCluster),
+    External {
+        endpoint: ConfigEndpoint,
+        variant: Variant,
+        /// As given: the variant decides how they are listed.
+        given: Vec<Node>,
+    },
+}
+
+impl Nodes {
+    fn endpoint(&self) -> &ConfigEndpoint {
+        match self {
+            Nodes::Own(c) => c.endpoint(),
+            Nodes::External { endpoint, .. } => endpoint,
+        }
+    }
+
+    /// The nodes as the endpoint lists them.
+    fn listed(&self) -> Vec<Node> {
+        match self {
+            Nodes::Own(c) => c.nodes(),
+            Nodes::External { variant, given, .. } => list_as(*variant, given),
+        }
+    }
+}
+
+/// In external mode a variant can only change the layout (the names and
+/// addresses are the caller's): `empty-ip` blanks the IP column, the others
+/// that are about the nodes themselves are refused.
+fn layout_only(v: Variant) -> Result<(), String> {
+    if changes_nodes(v) && v != Variant::EmptyIp {
+        return Err(format!(
+            "variant {} is about the nodes, not the layout: with --external, list such nodes yourself",
+            v.name()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a variant is about the nodes listed (names, addresses) rather than
+/// the payload's layout.
+fn changes_nodes(v: Variant) -> bool {
+    matches!(v, Variant::EmptyIp | Variant::Ipv6 | Variant::DigitHost)
+}
+
+fn list_as(variant: Variant, given: &[Node]) -> Vec<Node> {
+    given
+        .iter()
+        .map(|n| Node {
+            ip: if variant == Variant::EmptyIp {
+                String::new()
+            } else {
+                n.ip.clone()
+            },
+            ..n.clone()
+        })
+        .collect()
 }
 
 fn node_line(n: &Node) -> String {
@@ -69,9 +167,9 @@ fn node_line(n: &Node) -> String {
     format!("{} {} {}", n.host, ip, n.port)
 }
 
-fn print_nodes(out: &mut impl Write, cluster: &LocalCluster) -> io::Result<()> {
-    for n in cluster.nodes() {
-        writeln!(out, "node {}", node_line(&n))?;
+fn print_nodes(out: &mut impl Write, nodes: &[Node]) -> io::Result<()> {
+    for n in nodes {
+        writeln!(out, "node {}", node_line(n))?;
     }
     Ok(())
 }
@@ -81,53 +179,243 @@ fn port_arg(arg: Option<&str>) -> Result<u16, String> {
     a.parse().map_err(|_| format!("not a port: {a:?}"))
 }
 
+fn on_off(arg: Option<&str>) -> Result<bool, String> {
+    match arg {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+fn engine_arg(arg: Option<&str>) -> Result<Engine, String> {
+    match arg {
+        Some("elasticache") => Ok(Engine::ElastiCache),
+        Some("legacy") => Ok(Engine::Legacy),
+        Some("plain") => Ok(Engine::PlainMemcached),
+        other => Err(format!(
+            "expected elasticache, legacy or plain, got {other:?}"
+        )),
+    }
+}
+
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::ElastiCache => "elasticache",
+        Engine::Legacy => "legacy",
+        Engine::PlainMemcached => "plain",
+    }
+}
+
+/// `HOST|IP|PORT`; the IP may be empty.
+fn node_arg(entry: &str) -> Result<Node, String> {
+    let mut parts = entry.split('|');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(host), Some(ip), Some(port), None) if !host.is_empty() => Ok(Node {
+            host: host.to_string(),
+            ip: ip.to_string(),
+            port: port
+                .parse()
+                .map_err(|_| format!("not a port in {entry:?}"))?,
+        }),
+        _ => Err(format!("expected HOST|IP|PORT, got {entry:?}")),
+    }
+}
+
+fn hex_arg(arg: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    let a = arg.ok_or("missing HEX or off")?;
+    if a == "off" {
+        return Ok(None);
+    }
+    if a.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits in {a:?}"));
+    }
+    (0..a.len())
+        .step_by(2)
+        .map(|i| {
+            a.get(i..i + 2)
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| format!("not hex: {a:?}"))
+        })
+        .collect::<Result<Vec<u8>, String>>()
+        .map(Some)
+}
+
+fn counts_line(ep: &ConfigEndpoint) -> String {
+    format!(
+        "counts config={} legacy={} version={} other={} connections={}",
+        ep.requests(Request::ConfigGet),
+        ep.requests(Request::LegacyGet),
+        ep.requests(Request::Version),
+        ep.requests(Request::Other),
+        ep.connections()
+    )
+}
+
 /// Run one command line; `Ok(false)` means quit.
-fn run(cluster: &mut LocalCluster, line: &str, out: &mut impl Write) -> Result<bool, String> {
+fn run(nodes: &mut Nodes, line: &str, out: &mut impl Write) -> Result<bool, String> {
     let mut words = line.split_whitespace();
+    let Some(cmd) = words.next() else {
+        return Ok(true);
+    };
+    let reply = match cmd {
+        "quit" | "exit" => return Ok(false),
+        "list" => {
+            let io_err = |e: io::Error| e.to_string();
+            writeln!(out, "version {}", nodes.endpoint().version()).map_err(io_err)?;
+            print_nodes(out, &nodes.listed()).map_err(io_err)?;
+            return Ok(true);
+        }
+        "version" => {
+            if let Some(v) = words.next() {
+                let v: u64 = v.parse().map_err(|_| format!("not a version: {v:?}"))?;
+                nodes.endpoint().set_config(v, nodes.listed());
+            }
+            format!("version {}", nodes.endpoint().version())
+        }
+        "engine" | "legacy" => {
+            let engine = if cmd == "engine" {
+                engine_arg(words.next())?
+            } else if on_off(words.next())? {
+                Engine::Legacy
+            } else {
+                Engine::ElastiCache
+            };
+            nodes.endpoint().set_engine(engine);
+            format!("engine {}", engine_name(engine))
+        }
+        "variant" => {
+            let v: Variant = words.next().ok_or("variant needs a name")?.parse()?;
+            match nodes {
+                Nodes::Own(c) if changes_nodes(v) && v != c.variant() => {
+                    return Err(format!(
+                        "variant {} changes the nodes, not the layout: only at start (--variant)",
+                        v.name()
+                    ))
+                }
+                Nodes::Own(_) => {}
+                Nodes::External { variant, .. } => {
+                    layout_only(v)?;
+                    *variant = v;
+                }
+            }
+            // The layout and (for empty-ip) the listing change; the version does not.
+            let (version, listed) = (nodes.endpoint().version(), nodes.listed());
+            nodes.endpoint().set_format(v.format());
+            nodes.endpoint().set_config(version, listed);
+            format!("variant {}", v.name())
+        }
+        "hang" => {
+            let on = on_off(words.next())?;
+            nodes.endpoint().set_hang(on);
+            format!("hang {}", if on { "on" } else { "off" })
+        }
+        "delay" => {
+            let a = words.next().ok_or("delay needs milliseconds")?;
+            let ms: u64 = a.parse().map_err(|_| format!("not milliseconds: {a:?}"))?;
+            nodes.endpoint().set_reply_delay(Duration::from_millis(ms));
+            format!("delay {ms}")
+        }
+        "raw" => {
+            let which = words.next().ok_or("raw needs config, legacy or both")?;
+            let bytes = hex_arg(words.next())?;
+            let state = if bytes.is_some() { "on" } else { "off" };
+            let ep = nodes.endpoint();
+            match which {
+                "config" => ep.set_raw_reply_to(Request::ConfigGet, bytes),
+                "legacy" => ep.set_raw_reply_to(Request::LegacyGet, bytes),
+                "both" => ep.set_raw_reply(bytes),
+                other => {
+                    return Err(format!(
+                        "raw: expected config, legacy or both, got {other:?}"
+                    ))
+                }
+            }
+            format!("raw {which} {state}")
+        }
+        "truncate" => {
+            let a = words.next().ok_or("truncate needs a byte count or off")?;
+            let n = if a == "off" {
+                None
+            } else {
+                Some(a.parse().map_err(|_| format!("not a byte count: {a:?}"))?)
+            };
+            nodes.endpoint().set_truncate(n);
+            match n {
+                Some(n) => format!("truncate {n}"),
+                None => "truncate off".to_string(),
+            }
+        }
+        "stop" => {
+            nodes.endpoint().stop();
+            "stopped".to_string()
+        }
+        "start" => {
+            nodes.endpoint().start_again().map_err(|e| e.to_string())?;
+            "started".to_string()
+        }
+        "counts" => counts_line(nodes.endpoint()),
+        "reset" => {
+            nodes.endpoint().reset_counts();
+            counts_line(nodes.endpoint())
+        }
+        _ => match nodes {
+            Nodes::Own(c) => own_command(c, cmd, words.next())?,
+            Nodes::External {
+                endpoint,
+                variant,
+                given,
+            } => {
+                let mut set_version = None;
+                if cmd == "config" {
+                    let v = words.next().ok_or("config needs a VERSION")?;
+                    set_version = Some(v.parse().map_err(|_| format!("not a version: {v:?}"))?);
+                } else if cmd != "nodes" {
+                    return Err(format!(
+                        "unknown command {cmd:?} with --external (nodes, config, version, engine, \
+                         legacy, variant, hang, delay, raw, truncate, stop, start, counts, reset, list, quit)"
+                    ));
+                }
+                *given = words.map(node_arg).collect::<Result<_, _>>()?;
+                let listed = list_as(*variant, given);
+                let v = match set_version {
+                    Some(v) => {
+                        endpoint.set_config(v, listed);
+                        v
+                    }
+                    None => endpoint.set_nodes(listed),
+                };
+                format!("version {v}")
+            }
+        },
+    };
+    writeln!(out, "{reply}").map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// The commands that change a cluster of our own nodes.
+fn own_command(cluster: &mut LocalCluster, cmd: &str, arg: Option<&str>) -> Result<String, String> {
     let io_err = |e: io::Error| e.to_string();
-    match words.next() {
-        None => {}
-        Some("quit") | Some("exit") => return Ok(false),
-        Some("list") => {
-            writeln!(out, "version {}", cluster.version()).map_err(io_err)?;
-            print_nodes(out, cluster).map_err(io_err)?;
-        }
-        Some("add") => {
+    Ok(match cmd {
+        "add" => {
             let n = cluster.add_node().map_err(io_err)?;
-            writeln!(
-                out,
-                "added {} (version {})",
-                node_line(&n),
-                cluster.version()
-            )
-            .map_err(io_err)?;
+            format!("added {} (version {})", node_line(&n), cluster.version())
         }
-        Some("remove") => {
-            let n = cluster
-                .remove_node(port_arg(words.next())?)
-                .map_err(io_err)?;
-            writeln!(
-                out,
-                "removed {} (version {})",
-                node_line(&n),
-                cluster.version()
-            )
-            .map_err(io_err)?;
+        "remove" => {
+            let n = cluster.remove_node(port_arg(arg)?).map_err(io_err)?;
+            format!("removed {} (version {})", node_line(&n), cluster.version())
         }
-        Some("replace") => {
-            let old = port_arg(words.next())?;
+        "replace" => {
+            let old = port_arg(arg)?;
             let n = cluster.replace_node(old).map_err(io_err)?;
-            writeln!(
-                out,
+            format!(
                 "replaced {old} by {} (version {})",
                 node_line(&n),
                 cluster.version()
             )
-            .map_err(io_err)?;
         }
-        Some(cmd @ ("kill" | "restart")) => {
+        "kill" | "restart" => {
             // A node failing in place: the endpoint keeps listing it.
-            let port = port_arg(words.next())?;
+            let port = port_arg(arg)?;
             let server = cluster
                 .server_mut(port)
                 .ok_or(format!("no node on port {port}"))?;
@@ -136,15 +424,30 @@ fn run(cluster: &mut LocalCluster, line: &str, out: &mut impl Write) -> Result<b
             } else {
                 server.restart().map_err(io_err)?;
             }
-            writeln!(out, "{cmd}ed {port}").map_err(io_err)?;
+            format!("{cmd}ed {port}")
         }
-        Some(other) => {
+        other => {
             return Err(format!(
-                "unknown command {other:?} (add, remove PORT, replace PORT, kill PORT, restart PORT, list, quit)"
+                "unknown command {other:?} (add, remove PORT, replace PORT, kill PORT, restart PORT, \
+                 version, engine, legacy, variant, hang, delay, raw, truncate, stop, start, counts, reset, \
+                 list, quit)"
             ))
         }
+    })
+}
+
+fn start(args: &Args) -> io::Result<Nodes> {
+    if !args.external {
+        return LocalCluster::start_with(args.nodes, args.variant, args.engine).map(Nodes::Own);
     }
-    Ok(true)
+    let endpoint = ConfigEndpoint::start(Vec::new())?;
+    endpoint.set_engine(args.engine);
+    endpoint.set_format(args.variant.format());
+    Ok(Nodes::External {
+        endpoint,
+        variant: args.variant,
+        given: Vec::new(),
+    })
 }
 
 fn main() {
@@ -162,13 +465,8 @@ fn main() {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let engine = if args.legacy {
-        Engine::Legacy
-    } else {
-        Engine::ElastiCache
-    };
-    let mut cluster = match LocalCluster::start_with(args.nodes, args.variant, engine) {
-        Ok(c) => c,
+    let mut nodes = match start(&args) {
+        Ok(n) => n,
         Err(e) => {
             eprintln!("local_cluster: cannot start the cluster: {e}");
             std::process::exit(1);
@@ -177,8 +475,10 @@ fn main() {
     let stdout = io::stdout();
     {
         let mut out = stdout.lock();
-        let _ = writeln!(out, "endpoint {}", cluster.endpoint_addr());
-        let _ = print_nodes(&mut out, &cluster);
+        let _ = writeln!(out, "endpoint {}", nodes.endpoint().addr());
+        if let Nodes::Own(c) = &nodes {
+            let _ = print_nodes(&mut out, &c.nodes());
+        }
         let _ = out.flush();
     }
 
@@ -204,7 +504,7 @@ fn main() {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut out = stdout.lock();
-        match run(&mut cluster, &line, &mut out) {
+        match run(&mut nodes, &line, &mut out) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -213,6 +513,6 @@ fn main() {
         }
         let _ = out.flush();
     }
-    drop(cluster);
+    drop(nodes);
     let _ = writeln!(stdout.lock(), "bye");
 }

@@ -88,33 +88,21 @@ for impl in ours libmemcached; do "$BENCH_C" memory "$impl" | tee -a "$REC"; don
 
 echo "bench: discovery cold start"
 # The project's own emulated configuration endpoint (elasticache::testkit, run
-# by examples/local_cluster) when this tree has it; else bench/cfg_endpoint.py.
-EP=""
-if [ -f examples/local_cluster.rs ] && cargo build --release --quiet --features testkit --example local_cluster; then
-    mkfifo "$WORK/lc.in"
-    target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
-    pids+=($!)
-    exec 7>"$WORK/lc.in" # its stdin stays open until we say quit
-    for _ in $(seq 200); do grep -q '^endpoint ' "$WORK/lc.out" 2>/dev/null && break; sleep 0.05; done
-    EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
-    EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
-fi
-if [ -z "$EP" ]; then
-    first=${servers[0]}
-    $PY bench/cfg_endpoint.py --nodes "localhost|127.0.0.1|${first##*:}" --log "$WORK/cfg.log" \
-        --port-file "$WORK/cfg.port" --lifetime 60 &
-    pids+=($!)
-    for _ in $(seq 100); do [ -s "$WORK/cfg.port" ] && break; sleep 0.05; done
-    EP="127.0.0.1:$(cat "$WORK/cfg.port")"
-    EMULATOR="bench/cfg_endpoint.py (a minimal configuration endpoint in Python, one node listed)"
-fi
+# by examples/local_cluster, as in every test) in front of 3 memcached nodes.
+cargo build --release --quiet --features testkit --example local_cluster
+mkfifo "$WORK/lc.in"
+target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
+pids+=($!)
+exec 7>"$WORK/lc.in" # its stdin stays open until we say quit
+for _ in $(seq 200); do grep -q '^endpoint ' "$WORK/lc.out" 2>/dev/null && break; sleep 0.05; done
+EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
+[ -n "$EP" ] || { echo "bench: local_cluster did not start: $(cat "$WORK/lc.out")" >&2; exit 1; }
+EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
 DISC_RUNS=10
 for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "$EP" | tee -a "$REC"; done
 $PY bench/discovery_trace.py "$BENCH_C" "$EP" | tee -a "$REC"
-if [ -e "$WORK/lc.in" ]; then
-    echo quit >&7 || true
-    exec 7>&-
-fi
+echo quit >&7 || true
+exec 7>&-
 
 echo "bench: Python"
 if [ -d examples/python ]; then export PYTHONPATH="$ROOT/examples/python${PYTHONPATH:+:$PYTHONPATH}"; fi

@@ -16,8 +16,9 @@ command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v clang++ >/dev/null 2>&1 || need_apt+=(clang)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# `ip` brings up the loopback of the private network namespace of scripts/test_pylibmc_suite.sh.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip python3-dev)
 if ((${#need_apt[@]})); then
     echo "deps: installing ${need_apt[*]}"

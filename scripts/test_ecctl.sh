@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/require.sh
 source scripts/require.sh
 E=./examples/c/ecctl
-cargo build --release --quiet --features testkit --example local_cluster || exit 1
+cargo build --release --quiet --features testkit --example local_cluster --example make_certs || exit 1
 
 coproc LC { exec target/release/examples/local_cluster --nodes 3 2>&1; }
 LC_PID_SAVED=$LC_PID
@@ -67,27 +67,22 @@ check "refused endpoint exit" 2 "$rc"
 check "refused endpoint message names it" 1 "$(grep -c '127.0.0.1:1' <<<"$err")"
 $E discover 127.0.0.1:1 >/dev/null 2>&1; check "discover failure exit" 1 $?
 
-# TLS: a real `memcached -Z` with a CA and a certificate for localhost made here,
+# TLS: a real `memcached -Z` with a CA and a certificate for localhost made by
+# the crate's certificate maker (examples/make_certs, the Rust TLS tests' own),
 # and a plain listener on the same cache to check what went over TLS.
 mc_help=$(memcached -h 2>/dev/null || true)
 [[ $mc_help == *--enable-ssl* ]]
 mc_tls_ok=$?
-if require openssl && require_that $mc_tls_ok "TLS support in memcached (-Z, --enable-ssl)"; then
+if require_that $mc_tls_ok "TLS support in memcached (-Z, --enable-ssl)"; then
     T=$(mktemp -d)
-    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-    (
-        cd "$T" &&
-            openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=ecctl test CA" &&
-            openssl req "${ec[@]}" -keyout node.key -out node.csr -subj "/CN=localhost" &&
-            printf 'subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n' >ext &&
-            openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 2 -extfile ext
-    ) >/dev/null 2>&1
+    target/release/examples/make_certs "$T" >/dev/null
+    check "certificates made" 0 $?
     free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
     tport=$(free_port)
     pport=$(free_port)
     user=()
     [ "$(id -u)" = 0 ] && user=(-u root)
-    memcached -Z -o "ssl_chain_cert=$T/node.pem,ssl_key=$T/node.key" -l "127.0.0.1:$tport" \
+    memcached -Z -o "ssl_chain_cert=$T/node.crt,ssl_key=$T/node.key" -l "127.0.0.1:$tport" \
         -l "notls:127.0.0.1:$pport" -U 0 "${user[@]}" &
     mc_tls=$!
     wait_memcached "$mc_tls" "$pport" || check "TLS memcached started" 0 1

@@ -1,87 +1,38 @@
-//! The certificate maker of the Rust TLS tests (tests/tls.rs,
-//! tests/timing_tls.rs): a CA and leaves it signs, written as PEM files.
+//! TLS test support of the Rust TLS tests (tests/tls.rs, tests/timing_tls.rs):
+//! certificates from the shared maker (pki.rs) in a temporary directory.
 #![allow(dead_code)]
 
-use std::net::IpAddr;
+mod pki;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use elasticache::options::Options;
 use elasticache::ring::ServerSpec;
 use elasticache::testkit::tls::{TempDir, TlsMemcached};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, SanType,
-};
+pub use pki::Leaf;
 
-/// A CA and the files of certificates it signed.
+/// A CA and the files of certificates it signed, removed on drop.
 pub struct Pki {
-    dir: TempDir,
-    ca: Certificate,
-    ca_key: KeyPair,
+    ca: pki::Ca,
     pub ca_file: PathBuf,
-}
-
-/// A certificate and key on disk.
-pub struct Leaf {
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    // Last: the files go after everything that names them.
+    _dir: TempDir,
 }
 
 impl Pki {
     pub fn new(name: &str) -> Pki {
         let dir = TempDir::new(&format!("ec-tls-{name}")).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(DnType::CommonName, format!("{name} test CA"));
-        let ca = p.self_signed(&ca_key).unwrap();
-        let ca_file = dir.write("ca.pem", ca.pem().as_bytes()).unwrap();
+        let ca = pki::Ca::create(dir.path(), name).unwrap();
         Pki {
-            dir,
+            ca_file: ca.ca_file.clone(),
             ca,
-            ca_key,
-            ca_file,
+            _dir: dir,
         }
     }
 
     pub fn leaf(&self, file: &str, names: &[&str], client: bool, expired: bool) -> Leaf {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(
-            names
-                .iter()
-                .filter(|n| n.parse::<IpAddr>().is_err())
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        for n in names {
-            if let Ok(ip) = n.parse::<IpAddr>() {
-                p.subject_alt_names.push(SanType::IpAddress(ip));
-            }
-        }
-        p.distinguished_name.push(DnType::CommonName, names[0]);
-        p.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        if expired {
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        Leaf {
-            cert: self
-                .dir
-                .write(&format!("{file}.crt"), cert.pem().as_bytes())
-                .unwrap(),
-            key: self
-                .dir
-                .write(&format!("{file}.key"), key.serialize_pem().as_bytes())
-                .unwrap(),
-        }
+        self.ca.leaf(file, names, client, expired).unwrap()
     }
 
     pub fn server(&self, leaf: &Leaf, extra: &[&str]) -> TlsMemcached {

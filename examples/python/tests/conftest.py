@@ -1,8 +1,11 @@
-"""Fixtures: real memcached processes on 127.0.0.1 random ports, and an
-emulated ElastiCache configuration endpoint (a thread answering
-`config get cluster` as described in shared/reference/discovery.md)."""
+"""Fixtures: real memcached processes on 127.0.0.1 random ports, the crate's
+emulated ElastiCache configuration endpoint in front of them
+(examples/local_cluster --external) and its certificate maker
+(examples/make_certs)."""
 
 import os
+import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -171,62 +174,183 @@ class Memcached:
             self.proc = None
 
 
+def _cargo_features():
+    """`--features testkit` when Cargo.toml has that feature (the emulator then
+    lives behind it), else nothing."""
+    with open(os.path.join(REPO, "Cargo.toml")) as f:
+        text = f.read()
+    section = re.search(r"^\[features\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    if section and re.search(r"^\s*testkit\s*=", section.group(1), re.M):
+        return ["--features", "testkit"]
+    return []
+
+
+_BUILT = {}
+
+
+def crate_example(name):
+    """The path of the crate's example `name` (local_cluster, make_certs),
+    built once per session (cargo's no-op when up to date, so never stale)."""
+    if not _BUILT:
+        exes = {n: os.path.join(REPO, "target", "release", "examples", n) for n in ("local_cluster", "make_certs")}
+        if shutil.which("cargo"):
+            cmd = ["cargo", "build", "--release", "--quiet", *_cargo_features()]
+            for n in exes:
+                cmd += ["--example", n]
+            r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-4000:]}")
+        else:
+            require(f"cargo, to build {', '.join(exes)}", all(os.path.exists(e) for e in exes.values()))
+        _BUILT.update(exes)
+    return _BUILT[name]
+
+
 class ConfigEndpoint:
-    """An emulated configuration endpoint: answers `config get cluster` with
-    `nodes` ([(host, ip, port)]) and `version`, `version` with a 1.6 engine
-    version, anything else with ERROR."""
+    """The crate's emulated configuration endpoint (elasticache::testkit, run by
+    `examples/local_cluster --external`) listing the caller's own nodes
+    ([(host, ip, port)]; an empty ip lists none). The one emulator of every
+    test: it speaks both discovery commands, counts requests and can pretend to
+    be an old engine (`engine="legacy"`), hang, delay, answer raw bytes, or lay
+    its payload out another way (`variant`: crlf, trailing-space, space-runs,
+    empty-ip). Each change is in force when the method returns."""
 
-    def __init__(self, nodes, version=1):
-        self.nodes = list(nodes)
-        self.version = version
-        self.requests = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.addr = f"127.0.0.1:{self.port}"
-        self._stop = False
-        threading.Thread(target=self._serve, daemon=True).start()
+    def __init__(self, nodes=(), version=1, engine="elasticache", variant="standard"):
+        self.proc = subprocess.Popen([crate_example("local_cluster"), "--external"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            first = self._line("start")
+            if not first.startswith("endpoint "):
+                raise RuntimeError(f"local_cluster did not start: {first!r}")
+            self.addr = first.split()[1]
+            self.port = int(self.addr.rsplit(":", 1)[1])
+            self._nodes = []
+            self.set_config(version, nodes)
+            if engine != "elasticache":
+                self.set_engine(engine)
+            if variant != "standard":
+                self.set_variant(variant)
+        except BaseException:
+            self.close()
+            raise
 
-    def payload(self):
-        nodes = " ".join(f"{h}|{ip}|{p}" for h, ip, p in self.nodes)
-        return f"{self.version}\n{nodes}\n".encode()
+    def _read(self):
+        for line in self.proc.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
 
-    def _serve(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+    def _line(self, what, limit=10.0):
+        try:
+            line = self._lines.get(timeout=limit)
+        except queue.Empty:
+            raise RuntimeError(f"local_cluster: no answer to {what!r} in {limit} s") from None
+        if line is None:
+            raise RuntimeError(f"local_cluster exited (rc {self.proc.poll()}) before answering {what!r}")
+        return line
 
-    def _client(self, conn):
-        buf = b""
-        with conn:
-            while True:
-                try:
-                    chunk = conn.recv(4096)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buf += chunk
-                while b"\r\n" in buf:
-                    line, buf = buf.split(b"\r\n", 1)
-                    if line == b"config get cluster":
-                        self.requests += 1
-                        body = self.payload()
-                        reply = b"CONFIG cluster 0 %d\r\n%s\r\nEND\r\n" % (len(body), body)
-                    elif line == b"version":
-                        reply = b"VERSION 1.6.12\r\n"
-                    else:
-                        reply = b"ERROR\r\n"
-                    conn.sendall(reply)
+    def command(self, line):
+        """Send one command line to local_cluster; its one-line answer."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        reply = self._line(line)
+        if reply.startswith("error:"):
+            raise RuntimeError(f"local_cluster: {line!r}: {reply}")
+        return reply
+
+    @staticmethod
+    def _entries(nodes):
+        return [(h, ip, int(p)) for h, ip, p in nodes]
+
+    def _set(self, verb, nodes):
+        nodes = self._entries(nodes)
+        reply = self.command(" ".join([verb] + [f"{h}|{ip}|{p}" for h, ip, p in nodes]))
+        self._nodes = nodes
+        return int(reply.split()[1])
+
+    def set_nodes(self, nodes):
+        """List `nodes` under the next config version (as AWS does); returns it."""
+        return self._set("nodes", nodes)
+
+    def set_config(self, version, nodes):
+        """List exactly `nodes` under exactly `version`."""
+        self._set(f"config {int(version)}", nodes)
+
+    @property
+    def nodes(self):
+        """The nodes as given (a copy; assign to change them under the same version)."""
+        return list(self._nodes)
+
+    @nodes.setter
+    def nodes(self, nodes):
+        self.set_config(self.version, nodes)
+
+    @property
+    def version(self):
+        return int(self.command("version").split()[1])
+
+    @version.setter
+    def version(self, v):
+        self.command(f"version {int(v)}")
+
+    def counts(self):
+        """Requests since start (or reset_counts): config, legacy, version, other, connections."""
+        words = self.command("counts").split()[1:]
+        return {k: int(v) for k, v in (w.split("=") for w in words)}
+
+    @property
+    def requests(self):
+        """How many `config get cluster` it received."""
+        return self.counts()["config"]
+
+    def reset_counts(self):
+        self.command("reset")
+
+    def set_engine(self, name):
+        """elasticache, legacy (only `get AmazonElastiCache:cluster`) or plain (memcached)."""
+        self.command(f"engine {name}")
+
+    def set_variant(self, name):
+        self.command(f"variant {name}")
+
+    def hang(self, on=True):
+        """Read requests, never answer."""
+        self.command(f"hang {'on' if on else 'off'}")
+
+    def delay(self, ms):
+        self.command(f"delay {int(ms)}")
+
+    def raw(self, data, request="both"):
+        """Answer `request` (config, legacy, both) with exactly `data` (None: normally)."""
+        self.command(f"raw {request} {'off' if data is None else data.hex()}")
+
+    def truncate(self, n):
+        self.command(f"truncate {'off' if n is None else int(n)}")
+
+    def stop(self):
+        """Go away: connecting is refused until start()."""
+        self.command("stop")
+
+    def start(self):
+        self.command("start")
 
     def close(self):
-        self._stop = True
-        self.sock.close()
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @pytest.fixture(scope="session")
@@ -255,8 +379,8 @@ def flushed(servers):
 def endpoint_factory():
     made = []
 
-    def make(nodes, version=1):
-        ep = ConfigEndpoint(nodes, version)
+    def make(nodes, version=1, **kw):
+        ep = ConfigEndpoint(nodes, version, **kw)
         made.append(ep)
         return ep
 

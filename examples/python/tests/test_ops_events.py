@@ -18,8 +18,7 @@ def test_node_added_is_logged_within_the_refresh_interval(caplog, servers):
         with caplog.at_level(logging.INFO, logger="elasticache"):
             c = elasticache.Client.from_endpoint(ep.addr, options={"refresh_interval_ms": 300})
             assert records(caplog, logging.INFO, f"discovery done for {ep.addr}")
-            ep.nodes.append(("n2", "127.0.0.1", servers[2].port))
-            ep.version += 1
+            ep.set_nodes(ep.nodes + [("n2", "127.0.0.1", servers[2].port)])
             start = time.monotonic()
             added = []
             while not added and time.monotonic() - start < 5:

@@ -9,38 +9,37 @@ import pylibmc
 import pytest
 
 import elasticache
-from conftest import free_port, require, require_tool, wait_serving
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+from conftest import crate_example, free_port, require, require_tool, wait_serving
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    require_tool("openssl")
     mc = require_tool("memcached")
     helptext = subprocess.run([mc, "-h"], capture_output=True, text=True).stdout
     require("TLS support in memcached (-Z, --enable-ssl)", "--enable-ssl" in helptext)
+    # The crate's certificate maker (the Rust TLS tests' own): a CA, and a
+    # certificate for localhost only.
     d = str(tmp_path_factory.mktemp("tls"))
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=py test CA", cwd=d)
-    _openssl("req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost", cwd=d)
-    with open(os.path.join(d, "ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n")
-    _openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "node.pem", "-days", "2", "-extfile", "ext", cwd=d)
+    subprocess.run([crate_example("make_certs"), d], check=True, capture_output=True, timeout=60)
+    good = start_tls_memcached(d, "node")
+    expired = start_tls_memcached(d, "expired")
+    yield {"port": good[1], "plain": good[2], "expired_port": expired[1], "ca": f"{d}/ca.pem"}
+    for proc, _, _ in (good, expired):
+        proc.kill()
+        proc.wait()
+
+
+def start_tls_memcached(d, cert):
+    """memcached -Z with certificate `cert` (node, expired) from `d`, and a plain
+    listener on the same cache: (process, TLS port, plain port)."""
     port, plain = free_port(), free_port()
-    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/node.pem,ssl_key={d}/node.key",
+    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/{cert}.crt,ssl_key={d}/{cert}.key",
             "-l", f"127.0.0.1:{port}", "-l", f"notls:127.0.0.1:{plain}", "-U", "0"]
     if os.geteuid() == 0:
         args += ["-u", "root"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_serving(proc, plain, "memcached -Z")
-    yield {"port": port, "plain": plain, "ca": f"{d}/ca.pem"}
-    proc.kill()
-    proc.wait()
+    wait_serving(proc, plain, f"memcached -Z ({cert})")
+    return proc, port, plain
 
 
 def test_values_written_over_tls_read_back_through_pylibmc(tls_server):
@@ -67,6 +66,14 @@ def test_a_name_mismatch_is_a_clear_error(tls_server):
                                     "tls_server_name": "localhost"})
     c.set("k", "v")
     assert c.get("k") == "v"
+
+
+def test_an_expired_certificate_is_a_tls_error_saying_so(tls_server):
+    c = elasticache.Client([f"localhost:{tls_server['expired_port']}"],
+                           options={"tls": True, "tls_ca_file": tls_server["ca"]})
+    with pytest.raises(elasticache.TLSError) as e:
+        c.set("k", "v")
+    assert "expired" in str(e.value).lower() and str(tls_server["expired_port"]) in str(e.value)
 
 
 def test_tls_keywords_and_unknown_keyword(tls_server):
