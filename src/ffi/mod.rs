@@ -12,6 +12,7 @@ pub mod boundary;
 pub mod client;
 pub mod config;
 pub mod options;
+pub mod packed;
 pub mod ring;
 
 use std::ffi::c_char;
