@@ -64,6 +64,10 @@ _INVALID_ARGUMENT = n.INVALID_ARGUMENT
 _NOT_FOUND = n.NOT_FOUND
 _BUFFER_TOO_SMALL = n.BUFFER_TOO_SMALL
 _SEQUENCES = (list, tuple, type({}.keys()))  # iterated more than once without a copy
+# Array types resolved once at import: a type's first use makes cffi build and
+# cache it, which would otherwise happen inside some caller's first call.
+_U32S = ffi.typeof("uint32_t[]")
+_SIZES = ffi.typeof("size_t[]")
 
 
 class _Scratch:
@@ -419,10 +423,14 @@ class Client:
     # {{{ single-key reads
     def get(self, key, default=None):
         """The value of `key`, or `default` on a miss (and for an empty key)."""
-        # _key() inlined: this is the hottest call of the binding.
-        k = key.encode() if type(key) is str else key
-        if type(k) is not bytes or len(k) > MAX_KEY_LEN:
-            k = _key(key)
+        # _key() inlined: this is the hottest call of the binding. The name
+        # is rebound, as _key() did: a traceback that keeps this frame (from
+        # a subclass's deserialize()) must not keep the caller's key.
+        if type(key) is str:
+            key = key.encode()
+        if type(key) is not bytes or len(key) > MAX_KEY_LEN:
+            key = _key(key)
+        k = key
         try:
             s = _tls.s
         except AttributeError:
@@ -564,9 +572,11 @@ class Client:
         if min_compress_len or compress_level != -1 or type(time) is not int:
             return self._store(_set, "set", key, val, time, min_compress_len, compress_level)
         # _store() inlined for the defaults: no compression, an int expiry.
-        k = key.encode() if type(key) is str else key
-        if type(k) is not bytes or len(k) > MAX_KEY_LEN:
-            k = _key(key)
+        if type(key) is str:
+            key = key.encode()
+        if type(key) is not bytes or len(key) > MAX_KEY_LEN:
+            key = _key(key)
+        k = key
         t = type(val)
         if t is bytes and self._plain_ser:
             data, flags = val, 0
@@ -942,10 +952,10 @@ class Client:
                 flag_list.append(fl)
             data = b"".join(values)
             common = flag_list[0]
-            flags = NULL if flag_list.count(common) == count else _new("uint32_t[]", flag_list)
-        statuses = _new("uint32_t[]", [_UNSET] * count)
+            flags = NULL if flag_list.count(common) == count else _new(_U32S, flag_list)
+        statuses = _new(_U32S, [_UNSET] * count)
         rc = _set_multi_packed(self._h, prefix, len(prefix), joined, len(joined), data, len(data),
-                               _new("size_t[]", list(map(len, values))), flags, common, time, add,
+                               _new(_SIZES, list(map(len, values))), flags, common, time, add,
                                count, statuses)
         if rc == 0:
             return []
@@ -1018,7 +1028,7 @@ class Client:
         joined = _joined(originals)
         count = len(originals)
         if joined is not None and count:
-            statuses = _new("uint32_t[]", [_UNSET] * count)
+            statuses = _new(_U32S, [_UNSET] * count)
             rc = _delete_multi_packed(self._h, prefix, len(prefix), joined, len(joined), count, statuses)
             if rc == 0:
                 return True
