@@ -277,6 +277,38 @@ def main():
         add(f"| {t} | " + " | ".join(cells) + f" | {rx(ratio(tput.get(('py', 'ours', t)), tput.get(('py', 'pylibmc', t))))} |")
     add("")
 
+    # ------------------------------------------------- Django end to end
+    e2e = {}
+    wrk_recs = {impl: R_.find("e2e", "django_wrk", impl) for impl in ("ours", "pylibmc")}
+    if any(wrk_recs.values()):
+        add("### Django end to end (gunicorn + wrk, 4 nodes)")
+        add("")
+        w = next(r for r in wrk_recs.values() if r)["params"]
+        add(f"A view doing `cache.get_many()` of {w['keys']} keys and one `cache.set()`, served by gunicorn "
+            f"(`--preload -w {w['workers']}`, sync workers) and driven by wrk ({w['connections']} connections, "
+            f"{w['seconds']:g} s per run, the two servers alternating; bench/django_e2e.py). Ours is "
+            "`elasticache.django.ElastiCache` through an emulated configuration endpoint listing the 4 nodes, "
+            "pylibmc is Django's `PyLibMCCache` with the 4 nodes listed.")
+        add("")
+        add("| | ours | PyLibMCCache | ours / PyLibMCCache |")
+        add("|---|---|---|---|")
+        o, p = wrk_recs["ours"], wrk_recs["pylibmc"]
+
+        def runs(r):
+            if not r:
+                return "n/a"
+            s = f"{r['rps']:,.0f} ({min(r['runs']):,.0f}-{max(r['runs']):,.0f})"
+            return s + (f" **{r['errors']} errors**" if r.get("errors") else "")
+
+        e2e["wrk"] = ratio(o and o["rps"], p and p["rps"])
+        add(f"| requests/s, median of {len((o or p)['runs'])} runs (range) | {runs(o)} | {runs(p)} | {rx(e2e['wrk'])} |")
+        for label, bench in (("in-process `cache.get_many(10)`", "django_get_many_e2e"),
+                             ("in-process `cache.set()`", "django_set_e2e")):
+            o, p = R_.find("py", bench, "ours"), R_.find("py", bench, "pylibmc")
+            e2e[bench] = ratio(o and o["median_us"], p and p["median_us"])
+            add(f"| {label} | {lat(o)} | {lat(p)} | {rx(e2e[bench])} |")
+        add("")
+
     # ---------------------------------------------------------------- other
     add("## Discovery cold start (emulated configuration endpoint on loopback)")
     add("")
@@ -365,6 +397,12 @@ def main():
     goal("Python set: at most 1.0x pylibmc", pyr.get("set", (None,))[0], 1.0)
     goal("Python get_multi(100): at most 0.8x pylibmc", pyr.get("get_multi", (None,))[0], 0.8)
     goal("Python get_multi(100): at most 0.4x pymemcache", pyr.get("get_multi", (None, None))[1], 0.4)
+    o, p = R_.find("py", "get_multi_scale", "ours", keys=100), R_.find("py", "get_multi_scale", "pylibmc", keys=100)
+    goal("Python get_multi(100) over 4 nodes: at most 1.0x pylibmc",
+         ratio(o and o["median_us"], p and p["median_us"]), 1.0)
+    goal("Django end to end (gunicorn + wrk): at least 1.0x PyLibMCCache's requests/s", e2e.get("wrk"), 1.0,
+         higher_is_better=True)
+    goal("Django cache.get_many(10) over 4 nodes: at most 1.0x PyLibMCCache", e2e.get("django_get_many_e2e"), 1.0)
     for suite, name, floor in (("c", "C", "raw"), ("py", "Python", None)):
         one, two = tput.get((suite, "ours", 1)), tput.get((suite, "ours", 2))
         goal(f"{name}: 2 threads on one shared client at least 1.8x the throughput of 1",

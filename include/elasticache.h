@@ -356,6 +356,61 @@ typedef struct {
   uint64_t p99_us;
 } elasticache_node_metrics;
 
+/*
+ The result of `elasticache_get_multi_packed`: one buffer and the numbers
+ needed to cut it. Owned by the caller, freed with `elasticache_packed_free`;
+ the fields are read-only.
+
+ `data` holds, back to back:
+ - at 0, `n` bytes: 1 where the key was found, 0 otherwise;
+ - at `n`, `n` bytes: each key's status (OK, NOT_FOUND, BAD_KEY, TIMEOUT,
+   ...; every status fits in a byte);
+ - at `values_offset`, the values of the hits in key order;
+ - at `flags_offset`, the flags of the hits in key order, `hits` native
+   `uint32_t` (unaligned);
+ - at `format_offset` up to `len`, the hits' lengths as a format for
+   Python's `struct` module ("3s100s0s": `struct.unpack_from(format, data,
+   values_offset)` gives every value in one call).
+ */
+typedef struct {
+  /*
+   The buffer described above (`char` so that bindings can read it as bytes).
+   */
+  const char *data;
+  /*
+   Its length in bytes.
+   */
+  size_t len;
+  /*
+   The number of keys asked for.
+   */
+  size_t n;
+  /*
+   How many were found.
+   */
+  size_t hits;
+  /*
+   How many failed (any status but OK and NOT_FOUND, BAD_KEY included).
+   */
+  size_t errors;
+  /*
+   The flags every hit has, or UINT32_MAX when they differ (or there is no hit).
+   */
+  uint32_t flags;
+  /*
+   Where the values start.
+   */
+  size_t values_offset;
+  /*
+   Where the flags start.
+   */
+  size_t flags_offset;
+  /*
+   Where the format starts.
+   */
+  size_t format_offset;
+} elasticache_packed;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1219,6 +1274,95 @@ uint32_t elasticache_options_set(elasticache_options *opts, const char *name, co
  `opts` must be NULL or come from `elasticache_options_new`, freed once.
  */
 void elasticache_options_free(elasticache_options *opts);
+
+/*
+ Read `n` keys with one request per node, as `elasticache_get_multi`, with
+ the keys in one buffer (`keys`, `keys_len`: separated by single spaces,
+ each prefixed by `prefix` when `prefix_len > 0`) and the results in one
+ `elasticache_packed` written to `*out`. Keys cannot contain spaces, so
+ the split is exact: a buffer that does not split into `n` keys, or a key
+ (with the prefix) over 250 bytes, is refused with INVALID_ARGUMENT before
+ anything is sent (a binding can then fall back to `elasticache_get_multi`,
+ which reports such keys one by one). Other bad keys get BAD_KEY in the
+ result, as do per-node failures their status; the call itself fails only
+ on bad arguments.
+
+ # Safety
+ `client` live; `prefix` valid for `prefix_len` bytes (NULL when 0); `keys`
+ valid for `keys_len` bytes; `out` valid for a write.
+ */
+uint32_t elasticache_get_multi_packed(const elasticache_client *client,
+                                      const uint8_t *prefix,
+                                      size_t prefix_len,
+                                      const uint8_t *keys,
+                                      size_t keys_len,
+                                      size_t n,
+                                      elasticache_packed **out);
+
+/*
+ The error message of key `i` of a packed result (NULL when that key was a
+ hit or a miss, or `i` is out of range). Valid until `elasticache_packed_free`.
+
+ # Safety
+ `packed` NULL or live.
+ */
+const char *elasticache_packed_error(const elasticache_packed *packed, size_t i);
+
+/*
+ Free a packed result. NULL is accepted and ignored.
+
+ # Safety
+ `packed` NULL or from `elasticache_get_multi_packed`, freed once.
+ */
+void elasticache_packed_free(elasticache_packed *packed);
+
+/*
+ Store `n` items with one write per node, as `elasticache_set_multi`
+ (`set`, or `add` when `add` is true), with the keys packed as in
+ `elasticache_get_multi_packed` and the values back to back in `values`
+ (`value_lens` gives their `n` lengths, which must add up to `values_len`).
+ `flags` is NULL (every item gets `common_flags`) or `n` values. `statuses`
+ is NULL or room for `n` statuses, written whenever the call got as far as
+ trying the items. Returns OK when every item was stored, else the first
+ failing item's status (its message is the last error); INVALID_ARGUMENT
+ with nothing sent for bad arguments.
+
+ # Safety
+ Pointers valid for their lengths (`value_lens`, `flags`, `statuses`: `n`
+ entries each; `flags` and `statuses` may be NULL).
+ */
+uint32_t elasticache_set_multi_packed(const elasticache_client *client,
+                                      const uint8_t *prefix,
+                                      size_t prefix_len,
+                                      const uint8_t *keys,
+                                      size_t keys_len,
+                                      const uint8_t *values,
+                                      size_t values_len,
+                                      const size_t *value_lens,
+                                      const uint32_t *flags,
+                                      uint32_t common_flags,
+                                      int64_t exptime,
+                                      bool add,
+                                      size_t n,
+                                      uint32_t *statuses);
+
+/*
+ Delete `n` keys with one write per node, as `elasticache_delete_multi`,
+ with the keys packed as in `elasticache_get_multi_packed`. `statuses` NULL
+ or room for `n` statuses (NOT_FOUND for a key that did not exist), written
+ whenever the call got as far as trying the keys. Returns OK when every key
+ was deleted, else the first failing key's status.
+
+ # Safety
+ Pointers valid for their lengths; `statuses` NULL or `n` entries.
+ */
+uint32_t elasticache_delete_multi_packed(const elasticache_client *client,
+                                         const uint8_t *prefix,
+                                         size_t prefix_len,
+                                         const uint8_t *keys,
+                                         size_t keys_len,
+                                         size_t n,
+                                         uint32_t *statuses);
 
 /*
  Build a ring over `n` servers, each a NUL-terminated "host:port" string

@@ -22,6 +22,7 @@ bash scripts/deps.sh
 need_apt=()
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 if ((${#need_apt[@]})); then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -32,6 +33,9 @@ fi
 $PY -c "import matplotlib" >/dev/null 2>&1 ||
     $PY -m pip install -q --disable-pip-version-check matplotlib ||
     echo "bench: matplotlib could not be installed; the plot will be skipped"
+$PY -c "import gunicorn" >/dev/null 2>&1 ||
+    $PY -m pip install -q --disable-pip-version-check gunicorn ||
+    echo "bench: gunicorn could not be installed; the Django end-to-end figures will be skipped"
 
 echo "bench: building"
 cargo build --release --quiet
@@ -108,6 +112,8 @@ echo "bench: Python"
 if [ -d examples/python ]; then export PYTHONPATH="$ROOT/examples/python${PYTHONPATH:+:$PYTHONPATH}"; fi
 export ELASTICACHE_LIBRARY=${ELASTICACHE_LIBRARY:-$ROOT/target/release/libelasticache.so}
 $PY bench/bench_py.py | tee -a "$REC" | cut -c1-160
+echo "bench: Django end to end (gunicorn + wrk, bench/django_e2e.py)"
+$PY bench/django_e2e.py | tee -a "$REC" | cut -c1-160
 
 RING=$WORK/ring.txt
 if [ -f bench/ring.sh ]; then

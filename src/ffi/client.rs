@@ -46,7 +46,7 @@ struct StatsNode {
     entries: Vec<(CString, CString)>,
 }
 
-unsafe fn client_ref<'a>(p: *const elasticache_client) -> Result<&'a Client> {
+pub(super) unsafe fn client_ref<'a>(p: *const elasticache_client) -> Result<&'a Client> {
     // SAFETY: caller's contract: NULL or a live client.
     unsafe { p.as_ref() }
         .map(|c| &c.0)

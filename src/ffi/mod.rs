@@ -15,6 +15,7 @@ pub mod events;
 pub mod meta;
 pub mod metrics;
 pub mod options;
+pub mod packed;
 pub mod ring;
 
 use std::ffi::c_char;

@@ -172,4 +172,29 @@ bool elasticache_lease_stale(const elasticache_lease *lease);
 bool elasticache_lease_protected(const elasticache_lease *lease);
 int64_t elasticache_lease_ttl(const elasticache_lease *lease);
 void elasticache_lease_free(elasticache_lease *lease);
+
+typedef struct {
+    const char *data;
+    size_t len;
+    size_t n;
+    size_t hits;
+    size_t errors;
+    uint32_t flags;
+    size_t values_offset;
+    size_t flags_offset;
+    size_t format_offset;
+} elasticache_packed;
+uint32_t elasticache_get_multi_packed(const elasticache_client *client, const char *prefix, size_t prefix_len,
+                                      const char *keys, size_t keys_len, size_t n,
+                                      elasticache_packed **out);
+const char *elasticache_packed_error(const elasticache_packed *packed, size_t i);
+void elasticache_packed_free(elasticache_packed *packed);
+uint32_t elasticache_set_multi_packed(const elasticache_client *client, const char *prefix, size_t prefix_len,
+                                      const char *keys, size_t keys_len, const char *values,
+                                      size_t values_len, const size_t *value_lens, const uint32_t *flags,
+                                      uint32_t common_flags, int64_t exptime, bool add, size_t n,
+                                      uint32_t *statuses);
+uint32_t elasticache_delete_multi_packed(const elasticache_client *client, const char *prefix,
+                                         size_t prefix_len, const char *keys, size_t keys_len, size_t n,
+                                         uint32_t *statuses);
 """

@@ -9,8 +9,9 @@ sockets in the child).
 """
 
 import operator
-from itertools import accumulate
+from itertools import accumulate, compress as _compress
 import pickle
+from struct import unpack_from as _unpack_from
 import threading
 from time import monotonic as _monotonic
 import zlib
@@ -68,18 +69,36 @@ _MISS = object()
 _tls = threading.local()
 
 _get_into = lib.elasticache_get_into
+_set = lib.elasticache_set
+_get_multi_packed = lib.elasticache_get_multi_packed
+_set_multi_packed = lib.elasticache_set_multi_packed
+_delete_multi_packed = lib.elasticache_delete_multi_packed
+_packed_free = lib.elasticache_packed_free
 _unpack = ffi.unpack
+_buffer = ffi.buffer
+_new = ffi.new
+_utf8 = bytes.decode  # UTF-8, strict: as data.decode("utf-8")
+_INVALID_ARGUMENT = n.INVALID_ARGUMENT
+_NOT_FOUND = n.NOT_FOUND
+_BUFFER_TOO_SMALL = n.BUFFER_TOO_SMALL
+_SEQUENCES = (list, tuple, type({}.keys()))  # iterated more than once without a copy
+# Array types resolved once at import: a type's first use makes cffi build and
+# cache it, which would otherwise happen inside some caller's first call.
+_U32S = ffi.typeof("uint32_t[]")
+_SIZES = ffi.typeof("size_t[]")
 
 
 class _Scratch:
     """Per-thread output buffers for get_into (never shared between threads)."""
 
-    __slots__ = ("buf", "cap", "plen", "pflags", "pcas", "pval", "pnum", "big")
+    __slots__ = ("buf", "view", "cap", "plen", "pflags", "pcas", "pval", "pnum", "big", "ppacked")
 
     def __init__(self):
         self.big = {}  # keys last seen with a value over _SCRATCH_MAX (see _get_large)
         self.cap = _SCRATCH_START
         self.buf = ffi.new("char[]", self.cap)
+        self.view = ffi.buffer(self.buf)  # sliced to bytes in one step
+        self.ppacked = ffi.new("elasticache_packed **")
         self.plen = ffi.new("size_t *")
         self.pflags = ffi.new("uint32_t *")
         self.pcas = ffi.new("uint64_t *")
@@ -434,29 +453,44 @@ class Client(LeaseMixin):
     # {{{ single-key reads
     def get(self, key, default=None):
         """The value of `key`, or `default` on a miss (and for an empty key)."""
-        key = _key(key)
-        s = _scratch()
-        if s.big and key in s.big:
-            got = self._get_large(key, s)
+        # _key() inlined: this is the hottest call of the binding. The name
+        # is rebound, as _key() did: a traceback that keeps this frame (from
+        # a subclass's deserialize()) must not keep the caller's key.
+        if type(key) is str:
+            key = key.encode()
+        if type(key) is not bytes or len(key) > MAX_KEY_LEN:
+            key = _key(key)
+        k = key
+        try:
+            s = _tls.s
+        except AttributeError:
+            s = _scratch()
+        if s.big and k in s.big:
+            got = self._get_large(k, s)
             if got is None:
                 return default
             data, flags = got
         else:
-            rc = _get_into(self._h, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
+            rc = _get_into(self._h, k, len(k), s.buf, s.cap, s.plen, s.pflags, NULL)
             if rc == 0:
-                data = _unpack(s.buf, s.plen[0])
+                data = s.view[0:s.plen[0]]
                 flags = s.pflags[0]
-            elif rc == n.NOT_FOUND:
+                if self._plain_deser:
+                    if flags == 0:
+                        return data
+                    if flags == FLAG_TEXT:
+                        return data.decode("utf-8")
+            elif rc == _NOT_FOUND:
                 return default
-            elif rc == n.BUFFER_TOO_SMALL:
-                got = self._get_large(key, s)
+            elif rc == _BUFFER_TOO_SMALL:
+                got = self._get_large(k, s)
                 if got is None:
                     return default
                 data, flags = got
-            elif not key:
+            elif not k:
                 return default  # pylibmc: an empty key is a miss
             else:
-                return self._failed(rc, f"get({key!r})", default)
+                return self._failed(rc, f"get({k!r})", default)
         try:
             return self._decode(data, flags)
         except CacheMiss:
@@ -471,6 +505,7 @@ class Client(LeaseMixin):
         if need <= _SCRATCH_MAX and key not in s.big:
             s.cap = min(_SCRATCH_MAX, max(need, 2 * s.cap))
             s.buf = ffi.new("char[]", s.cap)
+            s.view = ffi.buffer(s.buf)
             rc = _get_into(self._h, key, len(key), s.buf, s.cap, s.plen, s.pflags, NULL)
             if rc == 0:
                 return _unpack(s.buf, s.plen[0]), s.pflags[0]
@@ -564,7 +599,27 @@ class Client(LeaseMixin):
 
     def set(self, key, val, time=0, min_compress_len=0, compress_level=-1):
         """Store unconditionally: True (False for an empty key)."""
-        return self._store(lib.elasticache_set, "set", key, val, time, min_compress_len, compress_level)
+        if min_compress_len or compress_level != -1 or type(time) is not int:
+            return self._store(_set, "set", key, val, time, min_compress_len, compress_level)
+        # _store() inlined for the defaults: no compression, an int expiry.
+        if type(key) is str:
+            key = key.encode()
+        if type(key) is not bytes or len(key) > MAX_KEY_LEN:
+            key = _key(key)
+        k = key
+        t = type(val)
+        if t is bytes and self._plain_ser:
+            data, flags = val, 0
+        elif t is str and self._plain_ser:
+            data, flags = val.encode("utf-8"), FLAG_TEXT
+        else:
+            data, flags = self._serialize(val)
+        rc = _set(self._h, k, len(k), data, len(data), flags, time)
+        if rc == 0:
+            return True
+        if rc == n.NOT_STORED or rc == n.EXISTS or rc == n.NOT_FOUND or not k:
+            return False
+        return self._failed(rc, f"set({k!r})", False)
 
     def add(self, key, val, time=0, min_compress_len=0, compress_level=-1):
         """Store if `key` is absent: True, False when it exists."""
@@ -668,8 +723,106 @@ class Client(LeaseMixin):
         raises only when every key failed (never under ignore_exc), with the
         exception's `results` the (empty) dict."""
         try:
-            originals = keys if isinstance(keys, (list, tuple)) else list(keys)
-            raw = _keys(_prefix(key_prefix), originals)
+            originals = keys if type(keys) in _SEQUENCES else list(keys)
+            prefix = b"" if key_prefix is None else _prefix(key_prefix)
+            joined = _joined(originals)
+            if joined is None:
+                return self._get_multi_keys(originals, prefix)
+            count = len(originals)
+            if not count:
+                return {}
+            fetched = self._fetch_packed(prefix, joined, count)
+            if fetched is None:  # keys the packed form refuses: one by one
+                return self._get_multi_keys(originals, prefix)
+            if fetched is False:
+                return {}
+            mask, values, flags, failures = fetched
+            hit_keys = originals if mask is None else _compress(originals, mask)
+            if not self._plain_deser:
+                if flags is None or type(flags) is int:
+                    flags = [0 if flags is None else flags] * len(values)
+                result = self._decode_many(hit_keys, values, flags)
+            elif flags is None or flags == 0:
+                result = dict(zip(hit_keys, values))
+            elif flags == FLAG_TEXT:
+                result = dict(zip(hit_keys, map(_utf8, values)))
+            else:
+                if type(flags) is int:
+                    flags = [flags] * len(values)
+                result = self._decode_mixed(hit_keys, values, flags)
+            if failures:
+                raw = _keys(prefix, originals)
+                self._multi_failed("get_multi", failures, count - raw.count(b""), raw, result)
+            return result
+        finally:
+            # An exception from deserialize() that the caller keeps holds this
+            # frame through its traceback: leave none of the caller's keys here.
+            keys = key_prefix = originals = joined = hit_keys = values = result = fetched = raw = None
+
+    def _fetch_packed(self, prefix, joined, count):
+        """(hit mask or None when all hit, values, flags, failures) for `count`
+        keys packed in `joined`: flags None (no hits), one int (every hit's)
+        or a list; failures are (status, message, index), bad keys not among
+        them. None when the library refuses the packed keys (nothing was
+        sent), False when the call failed and ignore_exc hid it."""
+        try:
+            s = _tls.s
+        except AttributeError:
+            s = _scratch()
+        out = s.ppacked
+        rc = _get_multi_packed(self._h, prefix, len(prefix), joined, len(joined), count, out)
+        if rc:
+            if rc == _INVALID_ARGUMENT:
+                return None
+            self._failed(rc, "get_multi", None)
+            return False
+        p = out[0]
+        try:
+            hits = p.hits
+            buf = _buffer(p.data, p.len)
+            # Every value in one call, cut by the lengths the library wrote
+            # as a struct format: no Python-level step per key.
+            values = _unpack_from(buf[p.format_offset:p.len], buf, p.values_offset) if hits else ()
+            mask = None if hits == count else buf[0:count]
+            flags = p.flags
+            if not hits:
+                flags = None
+            elif flags == 0xFFFFFFFF:
+                flags = _unpack_from(f"={hits}I", buf, p.flags_offset)
+            failures = []
+            if p.errors:
+                statuses = buf[count:2 * count]
+                for i in range(count):
+                    st = statuses[i]
+                    if st != 0 and st != _NOT_FOUND and st != n.BAD_KEY:
+                        msg = lib.elasticache_packed_error(p, i)
+                        failures.append((st, ffi.string(msg).decode("utf-8", "replace")
+                                         if msg != NULL else None, i))
+            return mask, values, flags, failures
+        finally:
+            _packed_free(p)
+
+    def _decode_mixed(self, keys, datas, flags):
+        """{key: value} for hits with differing flags (plain deserialize)."""
+        result = {}
+        try:
+            for k, d, f in zip(keys, datas, flags):
+                if f == FLAG_TEXT:
+                    result[k] = d.decode("utf-8")
+                elif f == 0:
+                    result[k] = d
+                else:
+                    result[k] = self._decode(d, f)
+            return result
+        finally:
+            keys = datas = result = k = None  # see get_multi
+
+    def _get_multi_keys(self, originals, prefix):
+        """get_multi through the per-key arrays: keys the packed form cannot
+        carry (bytes-like objects, a mix of str and bytes, spaces, over 250
+        bytes), checked one by one with the per-key errors."""
+        try:
+            raw = _keys(prefix, originals)
             if not all(raw):  # pylibmc skips empty keys
                 pairs = [(o, r) for o, r in zip(originals, raw) if r]
                 originals, raw = [o for o, _ in pairs], [r for _, r in pairs]
@@ -692,21 +845,12 @@ class Client(LeaseMixin):
                         values = [d.decode("utf-8") for d in values]
                     result = dict(zip(hit_keys, values))
                 else:
-                    result = {}
-                    for k, d, f in zip(hit_keys, values, hit_flags):
-                        if f == FLAG_TEXT:
-                            result[k] = d.decode("utf-8")
-                        elif f == 0:
-                            result[k] = d
-                        else:
-                            result[k] = self._decode(d, f)
+                    result = self._decode_mixed(hit_keys, values, hit_flags)
             if failures:
                 self._multi_failed("get_multi", failures, count, raw, result)
             return result
         finally:
-            # An exception from deserialize() that the caller keeps holds this
-            # frame through its traceback: leave none of the caller's keys here.
-            keys = key_prefix = originals = raw = hit_keys = values = result = k = None
+            originals = raw = hit_keys = values = result = None  # see get_multi
 
     def _decode_many(self, keys, datas, flags):
         """{key: value} through a subclass's deserialize(); CacheMiss skips a key."""
@@ -803,7 +947,57 @@ class Client(LeaseMixin):
         time = _time(time)
         level = _compress_level(compress_level)
         originals = list(mapping)
-        raw = _keys(_prefix(key_prefix), originals)
+        prefix = b"" if key_prefix is None else _prefix(key_prefix)
+        joined = _joined(originals)
+        count = len(originals)
+        if joined is None or not count:
+            return self._set_multi_keys(mapping, originals, prefix, time, min_compress_len, level, add)
+        values = list(mapping.values())
+        kinds = set(map(type, values)) if self._plain_ser and not min_compress_len else None
+        data = None
+        serialized = False
+        if kinds == {bytes}:
+            data, common, flags = b"".join(values), 0, NULL
+        elif kinds == {str}:
+            text = "".join(values)
+            if text.isascii():  # then every value's length in characters is its length in bytes
+                data, common, flags = text.encode(), FLAG_TEXT, NULL
+            text = None
+        if data is None:
+            # serialize() may run the caller's code: first make sure that the
+            # keys pass, so that a bad key is reported before anything else
+            # (as the per-key path does) and the values are serialized once.
+            pieces = joined.split(b" ")
+            if len(pieces) != count or max(map(len, pieces)) + len(prefix) > MAX_KEY_LEN:
+                return self._set_multi_keys(mapping, originals, prefix, time, min_compress_len, level, add)
+            pieces = None
+            serialized = True
+            serialize = self._serialize
+            flag_list = []
+            for i, v in enumerate(values):
+                d, fl = serialize(v)
+                if min_compress_len:
+                    d, fl = _maybe_compress(d, fl, min_compress_len, level)
+                values[i] = d
+                flag_list.append(fl)
+            data = b"".join(values)
+            common = flag_list[0]
+            flags = NULL if flag_list.count(common) == count else _new(_U32S, flag_list)
+        statuses = _new(_U32S, [_UNSET] * count)
+        rc = _set_multi_packed(self._h, prefix, len(prefix), joined, len(joined), data, len(data),
+                               _new(_SIZES, list(map(len, values))), flags, common, time, add,
+                               count, statuses)
+        if rc == 0:
+            return []
+        if rc == _INVALID_ARGUMENT and statuses[0] == _UNSET and not serialized:
+            # Refused before anything was sent (a key the packed form cannot
+            # carry); no serialize() of the caller's ran, so running again is safe.
+            return self._set_multi_keys(mapping, originals, prefix, time, min_compress_len, level, add)
+        return self._set_multi_failed(rc, statuses, originals, _keys(prefix, originals), add)
+
+    def _set_multi_keys(self, mapping, originals, prefix, time, min_compress_len, level, add):
+        """set_multi through the per-key arrays (see _get_multi_keys)."""
+        raw = _keys(prefix, originals)
         count = len(raw)
         if not count:
             return []
@@ -821,6 +1015,11 @@ class Client(LeaseMixin):
         rc = lib.elasticache_set_multi(self._h, kptrs, klens, vptrs, vlens,
                                        ffi.new("uint32_t[]", flag_list), time, add, count, statuses)
         del kkeep, vkeep
+        return self._set_multi_failed(rc, statuses, originals, raw, add)
+
+    def _set_multi_failed(self, rc, statuses, originals, raw, add):
+        """The keys that failed to store (raising for a hard failure unless ignore_exc)."""
+        count = len(raw)
         # A failure of the whole call (before any item was tried) leaves the
         # statuses unwritten: every item failed with the call's status.
         st_list = [rc if st == _UNSET else st for st in _unpack(statuses, count)]
@@ -854,7 +1053,18 @@ class Client(LeaseMixin):
         """True only if every key existed and was deleted."""
         if isinstance(keys, dict):
             raise TypeError("keys must be a sequence, not a mapping")
-        raw = _keys(_prefix(key_prefix), keys)
+        originals = keys if type(keys) in _SEQUENCES else list(keys)
+        prefix = b"" if key_prefix is None else _prefix(key_prefix)
+        joined = _joined(originals)
+        count = len(originals)
+        if joined is not None and count:
+            statuses = _new(_U32S, [_UNSET] * count)
+            rc = _delete_multi_packed(self._h, prefix, len(prefix), joined, len(joined), count, statuses)
+            if rc == 0:
+                return True
+            if not (rc == _INVALID_ARGUMENT and statuses[0] == _UNSET):
+                return self._delete_multi_failed(rc, statuses, _keys(prefix, originals))
+        raw = _keys(prefix, originals)
         count = len(raw)
         if not count:
             return True
@@ -862,6 +1072,10 @@ class Client(LeaseMixin):
         keep, ptrs, lens = _pack(raw)
         rc = lib.elasticache_delete_multi(self._h, ptrs, lens, count, statuses)
         del keep
+        return self._delete_multi_failed(rc, statuses, raw)
+
+    def _delete_multi_failed(self, rc, statuses, raw):
+        count = len(raw)
         st_list = [rc if st == _UNSET else st for st in _unpack(statuses, count)]
         ok = True
         for i in range(count):
@@ -1000,6 +1214,20 @@ def _pack(items):
     offsets.pop()
     addrs = ffi.new("uintptr_t[]", offsets)
     return (blob, addrs), ffi.cast("char **", addrs), ffi.new("size_t[]", lens)
+
+
+def _joined(keys):
+    """The keys as one byte string, separated by spaces (str keys UTF-8
+    encoded), for the packed calls; None unless they are all str or all
+    bytes (anything else goes through _keys, which names the bad one)."""
+    try:
+        return " ".join(keys).encode()
+    except TypeError:
+        pass
+    for t in set(map(type, keys)):
+        if t is not bytes:
+            return None
+    return b" ".join(keys)
 
 
 def _keys(prefix, keys):
