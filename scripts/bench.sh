@@ -108,12 +108,18 @@ $PY bench/discovery_trace.py "$BENCH_C" "$EP" | tee -a "$REC"
 echo quit >&7 || true
 exec 7>&-
 
-echo "bench: Python"
-if [ -d examples/python ]; then export PYTHONPATH="$ROOT/examples/python${PYTHONPATH:+:$PYTHONPATH}"; fi
-export ELASTICACHE_LIBRARY=${ELASTICACHE_LIBRARY:-$ROOT/target/release/libelasticache.so}
-$PY bench/bench_py.py | tee -a "$REC" | cut -c1-160
+echo "bench: Python (the installed wheel: what a user runs, compiled cffi module and bundled library)"
+# A virtual environment that sees the system's pylibmc, pymemcache, Django and
+# gunicorn, with our wheel installed in it (no ELASTICACHE_LIBRARY, no source tree).
+make wheel >/dev/null
+$PY -m venv --system-site-packages "$WORK/venv"
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall dist/elasticache-*.whl
+BPY="$WORK/venv/bin/python"
+(cd "$WORK" && "$BPY" -c "import elasticache._native as n; assert n.mode == 'api', n.mode") ||
+    echo "bench: WARNING: the installed wheel did not load its compiled module" >&2
+env -u ELASTICACHE_LIBRARY -u PYTHONPATH "$BPY" bench/bench_py.py | tee -a "$REC" | cut -c1-160
 echo "bench: Django end to end (gunicorn + wrk, bench/django_e2e.py)"
-$PY bench/django_e2e.py | tee -a "$REC" | cut -c1-160
+env -u ELASTICACHE_LIBRARY -u PYTHONPATH PATH="$WORK/venv/bin:$PATH" "$BPY" bench/django_e2e.py | tee -a "$REC" | cut -c1-160
 
 RING=$WORK/ring.txt
 if [ -f bench/ring.sh ]; then
