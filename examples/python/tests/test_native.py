@@ -206,3 +206,19 @@ def test_examples_run(script, flushed, endpoint_factory, tmp_path):
     owners = re.findall(r"^\S+ +(?:on )?(127\.0\.0\.1:\d+) ", r.stdout, flags=re.M)
     assert len(owners) >= 6 and set(owners) <= {m.addr for m in flushed[:3]}
     assert re.search(r"get_multi: ([1-9]\d*)/\1 hits", r.stdout)
+
+
+def test_every_ffi_type_string_is_parsed_at_import():
+    """cffi parses a type string on first use and keeps references to small
+    ints from it, which changes refcounts (pylibmc's own refcount tests):
+    client.py parses all of them at import, so its list must be complete."""
+    import glob
+
+    from elasticache import client
+
+    pkg = os.path.dirname(client.__file__)
+    used = set()
+    for path in glob.glob(os.path.join(pkg, "*.py")):
+        with open(path) as f:
+            used |= set(re.findall(r'ffi\.(?:new|cast|typeof|sizeof)\("([^"]*)"', f.read()))
+    assert used - set(client._FFI_TYPES) == set()
