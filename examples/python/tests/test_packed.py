@@ -79,6 +79,11 @@ CALLS = [
 ]
 
 
+# Every key the calls above can store (prefixed ones with their prefix).
+STATE_KEYS = ["a", "b", "c", "s1", "s2", "s3", "m1", "m2", "m3", "m4", "m5", "m6", "pre:p1",
+              "pre:p2", "b1", "b2", "ok", "ok2", "q1", "z1", "z2", "z3", "big", "t", "t1", "t2"]
+
+
 class Unpicklable:
     def __reduce__(self):
         raise pickle.PicklingError("no")
@@ -104,9 +109,13 @@ def run(servers, cls, packed, monkeypatch):
         if cls is Tagged:
             c.set_multi({"t1": b"miss", "t2": b"ok"})
             out.append(outcome(lambda: c.get_multi(["t1", "t2"])))
-        # How many items each node holds, per slab class.
-        state = {m.addr: [line for line in m.command("stats items").split(b"\r\n")
-                          if line.split(b":")[-1].startswith(b"number ")] for m in servers}
+        # What each node holds under every key the script names: raw VALUE
+        # lines (key, flags, length) straight from the server.
+        state = {}
+        for m in servers:
+            reply = m.command("get " + " ".join(STATE_KEYS))
+            state[m.addr] = sorted(line for line in reply.split(b"\r\n")
+                                   if line.startswith(b"VALUE "))
         return out, state
     finally:
         monkeypatch.undo()
