@@ -192,6 +192,11 @@ enum elasticache_event_kind
    The process is a child after `fork()`: connections are opened afresh.
    */
   ELASTICACHE_EVENT_KIND_FORK_DETECTED = 8,
+  /*
+   A node does not speak the final meta protocol (memcached before
+   1.6.10): leases and invalidation fall back to plain get/set/delete there.
+   */
+  ELASTICACHE_EVENT_KIND_META_UNSUPPORTED = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -294,7 +299,8 @@ typedef struct {
   uint32_t nodes_after;
   /*
    Why: the error of a failed refresh, the failure that ejected a node,
-   the former address of a re-addressed node, the nodes discovered.
+   the former address of a re-addressed node, the nodes discovered, the
+   version of a node without the meta protocol and what falls back.
    */
   const char *reason;
 } elasticache_event;
@@ -984,7 +990,8 @@ void elasticache_config_free(elasticache_config *config);
 /*
  Set the process-wide event callback (NULL `fn` removes it). Events are
  discovery done, node added / removed / re-addressed, refresh failed, node
- ejected, node revived and fork detected (`elasticache_event_kind`). The
+ ejected, node revived, fork detected and a node without the meta
+ protocol (`elasticache_event_kind`). The
  callback runs on the thread whose call noticed the event, after the
  library released its locks, so it may call the library (not
  `elasticache_client_free` on the client in use by that thread). It must be
