@@ -10,7 +10,7 @@ import collections
 import time as _time
 
 from . import _native as n
-from .exceptions import BadKeyProvided, CacheMiss, error_for
+from .exceptions import BadKeyProvided, CacheMiss
 
 ffi, lib = n.ffi, n.lib
 
@@ -28,6 +28,7 @@ someone else holds the lease). value: the decoded value or None. stale: the
 value was invalidated. protected: False on a node without memcached's meta
 protocol (then every miss is "miss"). cas: the item's cas id (0 when none).
 ttl: remaining seconds (-1 none, -2 unknown)."""
+_UNPROTECTED_MISS = Lease(MISS, None, False, False, 0, -2)
 
 
 def _bytes_key(key):
@@ -51,7 +52,8 @@ class LeaseMixin:
         out = ffi.new("elasticache_lease **")
         rc = lib.elasticache_get_or_lease(self._h, key, len(key), lease_ttl, recache_before, out)
         if rc:
-            raise error_for(rc, what=f"get_or_lease({key!r})")
+            # Under ignore_exc a failed node is an unprotected miss: the caller computes.
+            return self._failed(rc, f"get_or_lease({key!r})", _UNPROTECTED_MISS)
         lease = out[0]
         try:
             state = _STATES[lib.elasticache_lease_get_state(lease)]
@@ -80,7 +82,7 @@ class LeaseMixin:
             return True
         if rc == n.NOT_FOUND:
             return False
-        raise error_for(rc, what=f"invalidate({key!r})")
+        return self._failed(rc, f"invalidate({key!r})", False)
 
     def get_or_set_leased(self, key, default, time=0, lease_ttl=30, recache_before=0,
                           wait=None, poll=0.05):
@@ -88,14 +90,20 @@ class LeaseMixin:
         `default()` (a callable) and stores its result for `time` seconds,
         while the others get the stale value or wait up to `wait` seconds
         (default: `lease_ttl`) for it, then compute it themselves without
-        storing rather than fail."""
+        storing rather than fail. A `default` that raises on a miss drops the
+        lease, so the others need not wait for it."""
         deadline = None
         while True:
             lease = self.get_or_lease(key, lease_ttl, recache_before)
             if lease.state in (HIT, STALE):
                 return lease.value
             if lease.state in (MISS, REFRESH):
-                value = default()
+                try:
+                    value = default()
+                except BaseException:
+                    if lease.state == MISS and lease.protected:
+                        self.delete(key)
+                    raise
                 self.set(key, value, time)
                 return value
             now = _time.monotonic()
