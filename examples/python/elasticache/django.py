@@ -183,6 +183,15 @@ class PyLibMCCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
     def client_servers(self):
         return [s.removeprefix("unix:") if hasattr(s, "removeprefix") else s for s in self._servers]
 
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        try:
+            super().set(key, value, timeout, version)
+        except elasticache.TooBig:
+            # As ElastiCache.set: memcached drops the old value of a refused
+            # set, and Django's test suite expects it.
+            self._cache.delete(self.make_and_validate_key(key, version=version))
+            raise
+
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)
         if timeout == 0:
