@@ -9,8 +9,8 @@
 //! with the caller's flags, so every other client reads them.
 //!
 //! Nodes without the final meta dialect get today's behaviour instead (plain
-//! `get`, `delete`), said once per node on stderr and visible in
-//! [`Lease::protected`].
+//! `get`, `delete`), said once per node (a `meta_unsupported` event, or
+//! stderr without an event handler) and visible in [`Lease::protected`].
 
 use std::sync::Arc;
 

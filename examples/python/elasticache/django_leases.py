@@ -39,7 +39,8 @@ from elasticache._meta import HIT, MISS, REFRESH, STALE
 
 LEASE_OPTIONS = ("LEASES", "LEASE_TTL", "LEASE_WAIT", "LEASE_RECACHE", "LEASE_GRACE", "INVALIDATE_ON_DELETE")
 _MAX = 30 * 24 * 3600  # the library's longest lease and TTL
-_POLL_FIRST, _POLL_MAX = 0.005, 0.05
+# Waiters poll: soon at first, then at most every 20 ms (a round trip each).
+_POLL_FIRST, _POLL_MAX = 0.002, 0.02
 
 
 class LeaseSettings:
