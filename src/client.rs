@@ -28,6 +28,8 @@ use crate::ring::{Ring, ServerSpec};
 // Meta-protocol operations (binary keys, leases) live in their own files.
 #[path = "client_lease.rs"]
 mod client_lease;
+#[path = "client_lease_multi.rs"]
+mod client_lease_multi;
 #[path = "client_meta.rs"]
 mod client_meta;
 #[path = "client_meta_multi.rs"]

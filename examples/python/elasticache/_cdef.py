@@ -172,4 +172,8 @@ bool elasticache_lease_stale(const elasticache_lease *lease);
 bool elasticache_lease_protected(const elasticache_lease *lease);
 int64_t elasticache_lease_ttl(const elasticache_lease *lease);
 void elasticache_lease_free(elasticache_lease *lease);
+uint32_t elasticache_get_or_lease_multi(const elasticache_client *client, const char *const *keys,
+                                        const size_t *key_lens, size_t n, uint32_t lease_ttl,
+                                        uint32_t recache_before, elasticache_lease **leases,
+                                        uint32_t *statuses);
 """

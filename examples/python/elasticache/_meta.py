@@ -10,7 +10,7 @@ import collections
 import time as _time
 
 from . import _native as n
-from .exceptions import BadKeyProvided, CacheMiss
+from .exceptions import BadKeyProvided, CacheMiss, error_for
 
 ffi, lib = n.ffi, n.lib
 
@@ -56,20 +56,58 @@ class LeaseMixin:
             return self._failed(rc, f"get_or_lease({key!r})", _UNPROTECTED_MISS)
         lease = out[0]
         try:
-            state = _STATES[lib.elasticache_lease_get_state(lease)]
-            value = None
-            if lib.elasticache_lease_has_value(lease):
-                data = ffi.unpack(lib.elasticache_lease_data(lease), lib.elasticache_lease_len(lease))
-                try:
-                    value = self._decode(data, lib.elasticache_lease_flags(lease))
-                except CacheMiss:
-                    # An unreadable value is treated as absent; whoever won may recompute it.
-                    state = MISS if state == REFRESH else (WAIT if state in (HIT, STALE) else state)
-            return Lease(state, value, bool(lib.elasticache_lease_stale(lease)),
-                         bool(lib.elasticache_lease_protected(lease)),
-                         lib.elasticache_lease_cas(lease), lib.elasticache_lease_ttl(lease))
+            return self._lease_from(lease)
         finally:
             lib.elasticache_lease_free(lease)
+
+    def _lease_from(self, lease):
+        state = _STATES[lib.elasticache_lease_get_state(lease)]
+        value = None
+        if lib.elasticache_lease_has_value(lease):
+            data = ffi.unpack(lib.elasticache_lease_data(lease), lib.elasticache_lease_len(lease))
+            try:
+                value = self._decode(data, lib.elasticache_lease_flags(lease))
+            except CacheMiss:
+                # An unreadable value is treated as absent; whoever won may recompute it.
+                state = MISS if state == REFRESH else (WAIT if state in (HIT, STALE) else state)
+        return Lease(state, value, bool(lib.elasticache_lease_stale(lease)),
+                     bool(lib.elasticache_lease_protected(lease)),
+                     lib.elasticache_lease_cas(lease), lib.elasticache_lease_ttl(lease))
+
+    def get_or_lease_multi(self, keys, lease_ttl=30, recache_before=0):
+        """`get_or_lease` for many keys in one pipelined round trip per node:
+        {key: Lease}. A bad key or argument raises; a key whose node failed is
+        left out (as get_multi does, which raises only when every key failed,
+        and never under ignore_exc)."""
+        keys = list(keys)
+        raw = [_bytes_key(k) for k in keys]
+        count = len(raw)
+        if not count:
+            return {}
+        bufs = [ffi.from_buffer(k) for k in raw]  # alive until the call returns
+        ptrs = ffi.new("const char *[]", bufs)
+        lens = ffi.new("size_t[]", [len(k) for k in raw])
+        leases = ffi.new("elasticache_lease *[]", count)
+        statuses = ffi.new("uint32_t[]", count)
+        rc = lib.elasticache_get_or_lease_multi(self._h, ptrs, lens, count, lease_ttl, recache_before,
+                                                leases, statuses)
+        caller = next((st for st in statuses if st in (n.BAD_KEY, n.INVALID_ARGUMENT)), 0) \
+            if rc else 0
+        if caller:
+            for i in range(count):
+                lib.elasticache_lease_free(leases[i])
+            raise error_for(caller, what=f"get_or_lease_multi({count} keys)")
+        out = {}
+        try:
+            for i, key in enumerate(keys):
+                if leases[i] != ffi.NULL:
+                    out[key] = self._lease_from(leases[i])
+        finally:
+            for i in range(count):
+                lib.elasticache_lease_free(leases[i])
+        if rc and not out:
+            return self._failed(rc, f"get_or_lease_multi({count} keys)", {})
+        return out
 
     def invalidate(self, key, ttl=0):
         """Mark `key` stale instead of deleting it: lease readers keep getting
