@@ -36,6 +36,7 @@ BACKENDS = [
 ]
 COMPUTE_S = 0.05
 THINK_S = 0.005  # between two requests of one worker
+WARM_S = 1.5  # run, unrecorded, before the timed window: the key's first (cold) miss is not an expiry
 
 
 def worker(backend, options, location, prefix, out):
@@ -49,8 +50,11 @@ def worker(backend, options, location, prefix, out):
 
     recomputes = []
 
+    recording = [False]
+
     def default():
-        recomputes.append(time.time())
+        if recording[0]:
+            recomputes.append(time.time())
         time.sleep(COMPUTE_S)
         return {"report": "x" * 200, "at": time.time()}
 
@@ -61,13 +65,19 @@ def worker(backend, options, location, prefix, out):
     start_at, stop_at = map(float, sys.stdin.readline().split())
     while time.time() < start_at:
         time.sleep(0.001)
-    while time.time() < stop_at:
+    record_from = start_at + WARM_S
+    while True:
+        now = time.time()
+        if now >= stop_at:
+            break
+        recording[0] = now >= record_from
         t = time.perf_counter()
         try:
             cache.get_or_set("hot", default, 1)
         except Exception:  # noqa: BLE001 - counted, the run goes on
-            errors += 1
-        lat.append(time.perf_counter() - t)
+            errors += recording[0]
+        if recording[0]:
+            lat.append(time.perf_counter() - t)
         time.sleep(THINK_S)
     with open(out, "w") as f:
         json.dump({"recomputes": recomputes, "lat": lat, "errors": errors}, f)
@@ -102,10 +112,10 @@ def run_one(name, backend, options, location, workers, seconds, tmp, idx):
             raise SystemExit(f"stampede: a {name} worker did not start")
     start_at = time.time() + 0.2
     for p in procs:
-        p.stdin.write(f"{start_at} {start_at + seconds}\n")
+        p.stdin.write(f"{start_at} {start_at + WARM_S + seconds}\n")
         p.stdin.flush()
     for p in procs:
-        p.wait(seconds + 60)
+        p.wait(WARM_S + seconds + 60)
     recomputes, lat, errors = [], [], 0
     for out in outs:
         with open(out) as f:
@@ -137,7 +147,7 @@ def ms(us):
 def markdown(recs, meta):
     lines = ["", "## Stampede protection (bench/stampede.py)", "", f"Run {meta['date']}, {meta['cores']} cores.", "",
              f"{meta['workers']} worker processes call Django's `cache.get_or_set(\"hot\", default, 1)` "
-             f"for {meta['seconds']:g} s (a {THINK_S * 1000:g} ms pause between calls); the key expires every "
+             f"for {meta['seconds']:g} s after {WARM_S:g} s of warm-up (a {THINK_S * 1000:g} ms pause between calls); the key expires every "
              f"second and `default` takes {COMPUTE_S * 1000:g} ms. Same memcached ({meta['memcached']}), "
              "same run. Recomputations are `default` calls; an expiry is a burst of them (none 200 ms "
              "apart); max is the largest burst. Calls >= 50 ms waited for a recomputation (their own or "
@@ -163,22 +173,26 @@ def plot(recs, path):
     except ImportError:
         print("stampede: matplotlib missing, no plot", file=sys.stderr)
         return
-    names = [r["impl"].replace(" (", "\n(") for r in recs]
+    names = [r["impl"].replace(" (", "\n(").replace("Django ", "Django\n").replace(", ", ",\n") for r in recs]
     colors = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e"][: len(recs)]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a.bar(names, [r["recomputes_per_expiry"] or 0 for r in recs], color=colors)
-    a.set_ylabel("default() calls per expiry")
-    a.set_title("Recomputations per expiry (lower is better)")
-    b.bar(names, [r["p99_us"] / 1000 for r in recs], color=colors)
-    b.set_ylabel("ms")
-    b.set_title("get_or_set p99 latency (lower is better)")
-    for ax in (a, b):
-        ax.tick_params(axis="x", labelsize=7)
-        for i, p in enumerate(ax.patches):
-            ax.annotate(f"{p.get_height():.1f}", (p.get_x() + p.get_width() / 2, p.get_height()),
-                        ha="center", va="bottom", fontsize=8)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    panels = [
+        ([r["recomputes_per_expiry"] or 0 for r in recs], "default() calls per expiry",
+         "Recomputations per expiry"),
+        ([r["slow_calls"] / max(1, r["expiries"]) for r in recs], f"calls >= {COMPUTE_S * 1000:g} ms per expiry",
+         "Callers held up per expiry"),
+        ([r["p99_us"] / 1000 for r in recs], "ms", "get_or_set p99 latency"),
+    ]
+    for ax, (values, ylabel, title) in zip(axes, panels):
+        ax.bar(range(len(recs)), values, color=colors)
+        ax.set_xticks(range(len(recs)), names, fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} (lower is better)", fontsize=10)
+        for i, v in enumerate(values):
+            ax.annotate(f"{v:.1f}", (i, v), ha="center", va="bottom", fontsize=8)
     w = recs[0]["params"]["workers"] if recs else 0
-    fig.suptitle(f"Hot key expiring every second, {w} workers, default() = {COMPUTE_S * 1000:g} ms")
+    fig.suptitle(f"Django get_or_set on a hot key expiring every second: {w} worker processes, "
+                 f"default() = {COMPUTE_S * 1000:g} ms")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"stampede: plot in {path}")
@@ -201,7 +215,12 @@ def main():
     ap.add_argument("--jsonl")
     ap.add_argument("--md")
     ap.add_argument("--plot")
+    ap.add_argument("--replot", metavar="JSONL", help="only redraw --plot from these records")
     a = ap.parse_args()
+    if a.replot:
+        with open(a.replot) as f:
+            recs = [r for r in map(json.loads, f) if r.get("suite") == "stampede"]
+        return plot(recs, a.plot)
     own = None
     location = a.servers.split(",")[0] if a.servers else ""
     if not location:

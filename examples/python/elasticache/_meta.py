@@ -7,6 +7,7 @@ The library declarations they use are in `_cdef.py` with all the others.
 """
 
 import collections
+import threading
 import time as _time
 
 from . import _native as n
@@ -29,6 +30,21 @@ value was invalidated. protected: False on a node without memcached's meta
 protocol (then every miss is "miss"). cas: the item's cas id (0 when none).
 ttl: remaining seconds (-1 none, -2 unknown)."""
 _UNPROTECTED_MISS = Lease(MISS, None, False, False, 0, -2)
+
+
+_get_or_lease = lib.elasticache_get_or_lease
+_state, _data, _len = lib.elasticache_lease_get_state, lib.elasticache_lease_data, lib.elasticache_lease_len
+_flags, _protected, _free = lib.elasticache_lease_flags, lib.elasticache_lease_protected, lib.elasticache_lease_free
+_outs = threading.local()
+
+
+def _out_lease():
+    # One out-pointer per thread, reused: each call overwrites it.
+    try:
+        return _outs.p
+    except AttributeError:
+        _outs.p = ffi.new("elasticache_lease **")
+        return _outs.p
 
 
 def _bytes_key(key):
@@ -59,6 +75,28 @@ class LeaseMixin:
             return self._lease_from(lease)
         finally:
             lib.elasticache_lease_free(lease)
+
+    def _lease_brief(self, key, lease_ttl, recache_before):
+        """(state, value, protected) of `get_or_lease`, with the fewest
+        library calls: Django's get_or_set needs no more on its hot path."""
+        key = _bytes_key(key)
+        out = _out_lease()
+        rc = _get_or_lease(self._h, key, len(key), lease_ttl, recache_before, out)
+        if rc:
+            lease = self._failed(rc, f"get_or_lease({key!r})", _UNPROTECTED_MISS)
+            return lease.state, lease.value, lease.protected
+        lease = out[0]
+        try:
+            state = _STATES[_state(lease)]
+            data = _data(lease)
+            if data == ffi.NULL:
+                return state, None, state == WAIT or bool(_protected(lease))
+            try:
+                return state, self._decode(ffi.unpack(data, _len(lease)), _flags(lease)), True
+            except CacheMiss:
+                return (MISS if state == REFRESH else (WAIT if state in (HIT, STALE) else state)), None, True
+        finally:
+            _free(lease)
 
     def _lease_from(self, lease):
         state = _STATES[lib.elasticache_lease_get_state(lease)]

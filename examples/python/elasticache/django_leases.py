@@ -120,11 +120,11 @@ class LeasedMethods:
             client.delete(key)  # no stale value (nor our placeholder) left behind
             raise
 
-    def _compute_and_store(self, client, key, default, exptime, lease):
+    def _compute_and_store(self, client, key, default, exptime, state, protected):
         try:
             value = _value(default)
         except BaseException:
-            if lease.state == MISS and lease.protected:
+            if state is MISS and protected:
                 # Drop our placeholder: the others would wait LEASE_TTL for it.
                 try:
                     client.delete(key)
@@ -144,11 +144,11 @@ class LeasedMethods:
         deadline = None
         poll = _POLL_FIRST
         while True:
-            lease = client.get_or_lease(key, s.ttl, recache)
-            if lease.state in (HIT, STALE):
-                return lease.value
-            if lease.state in (MISS, REFRESH):
-                return self._compute_and_store(client, key, default, exptime, lease)
+            state, value, protected = client._lease_brief(key, s.ttl, recache)
+            if state is HIT or state is STALE:
+                return value
+            if state is MISS or state is REFRESH:
+                return self._compute_and_store(client, key, default, exptime, state, protected)
             # Another caller computes it.
             if not callable(default):
                 return default  # nothing to wait for: the value is at hand

@@ -133,6 +133,37 @@ def test_stale_while_revalidate_with_grace(django_ready, server):
     assert cache.get_or_set("page", slow, 1) == "new1"
 
 
+@pytest.mark.timing
+def test_early_refresh_keeps_serving_the_value_before_expiry(django_ready, server):
+    # LEASE_RECACHE 0.5 of a 6 s timeout: memcached hands out one refresh
+    # once fewer than 3 s remain, while the value is still valid.
+    cache = backend(server, LEASE_RECACHE=0.5, LEASE_TTL=10)
+    assert cache.get_or_set("feed", Counter(0, "old"), 6) == "old1"
+    slow = Counter(1.0, "new")
+    results, took = stampede(lambda: cache.get_or_set("feed", slow, 6))
+    assert slow.calls == 0 and results == ["old1"] * 16, "fresh: nobody refreshes"
+    time.sleep(4.2)  # memcached's clock: 4 or 5 of the 6 s gone
+    results, took = stampede(lambda: cache.get_or_set("feed", slow, 6))
+    assert slow.calls == 1, slow.calls
+    assert results.count("new1") == 1 and results.count("old1") == 15, results
+    assert sorted(took)[-2] < 0.5, "the others did not wait for the refresh"
+    assert cache.get("feed") == "new1"
+
+
+def test_ignore_exc_makes_a_dead_node_an_unprotected_miss(django_ready):
+    from conftest import free_port
+
+    c = elasticache.Client([f"127.0.0.1:{free_port()}"], ignore_exc=True,
+                           behaviors={"connect_timeout": 200})
+    lease = c.get_or_lease("k")
+    assert (lease.state, lease.protected, lease.value) == ("miss", False, None)
+    assert c.get_or_lease_multi(["k", "j"]) == {}
+    assert c.invalidate("k") is False
+    strict = elasticache.Client([f"127.0.0.1:{free_port()}"], behaviors={"connect_timeout": 200})
+    with pytest.raises(elasticache.Error):
+        strict.get_or_lease("k")
+
+
 def test_invalidate_on_delete_serves_the_old_value(django_ready, server):
     cache = backend(server, INVALIDATE_ON_DELETE=True, LEASE_TTL=10)
     assert cache.get_or_set("article", "v1", 300) == "v1"
