@@ -192,6 +192,11 @@ enum elasticache_event_kind
    The process is a child after `fork()`: connections are opened afresh.
    */
   ELASTICACHE_EVENT_KIND_FORK_DETECTED = 8,
+  /*
+   A node does not speak the final meta protocol (memcached before
+   1.6.10): leases and invalidation fall back to plain get/set/delete there.
+   */
+  ELASTICACHE_EVENT_KIND_META_UNSUPPORTED = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -289,7 +294,8 @@ typedef struct {
   uint32_t nodes_after;
   /*
    Why: the error of a failed refresh, the failure that ejected a node,
-   the former address of a re-addressed node, the nodes discovered.
+   the former address of a re-addressed node, the nodes discovered, the
+   version of a node without the meta protocol and what falls back.
    */
   const char *reason;
 } elasticache_event;
@@ -1034,7 +1040,8 @@ void elasticache_config_free(elasticache_config *config);
 /*
  Set the process-wide event callback (NULL `fn` removes it). Events are
  discovery done, node added / removed / re-addressed, refresh failed, node
- ejected, node revived and fork detected (`elasticache_event_kind`). The
+ ejected, node revived, fork detected and a node without the meta
+ protocol (`elasticache_event_kind`). The
  callback runs on the thread whose call noticed the event, after the
  library released its locks, so it may call the library (not
  `elasticache_client_free` on the client in use by that thread). It must be
@@ -1060,7 +1067,8 @@ const char *elasticache_event_kind_str(uint32_t kind);
  `lease_ttl` seconds (1 to 2592000); a holder that never stores lets the
  next caller take it after that. `*out` receives the answer (free it with
  `elasticache_lease_free`). On older engines this is a plain get, said once
- per node on stderr (`elasticache_lease_protected` is false).
+ per node (an ELASTICACHE_EVENT_KIND_META_UNSUPPORTED event, or stderr
+ without an event callback; `elasticache_lease_protected` is false).
 
  # Safety
  `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
@@ -1071,6 +1079,28 @@ uint32_t elasticache_get_or_lease(const elasticache_client *client,
                                   uint32_t lease_ttl,
                                   uint32_t recache_before,
                                   elasticache_lease **out);
+
+/*
+ `elasticache_get_or_lease` for `n` keys in one pipelined round trip per
+ node (`mg ... q` requests ended by `mn`). `leases` has room for `n`
+ pointers: each receives its key's answer (free each with
+ `elasticache_lease_free`), or NULL for a key that failed; `statuses` is
+ NULL or room for `n` per-key statuses. Both are written in every case but
+ bad arguments. Returns OK when every key was answered, else the first
+ failing key's status (its message is the last error).
+
+ # Safety
+ `client` live; `keys` and `key_lens` hold `n` entries (each key readable
+ for its length); `leases` valid for `n` writes; `statuses` NULL or `n` entries.
+ */
+uint32_t elasticache_get_or_lease_multi(const elasticache_client *client,
+                                        const uint8_t *const *keys,
+                                        const size_t *key_lens,
+                                        size_t n,
+                                        uint32_t lease_ttl,
+                                        uint32_t recache_before,
+                                        elasticache_lease **leases,
+                                        uint32_t *statuses);
 
 /*
  Mark `key` stale instead of deleting it (`md <key> I`): lease readers get
@@ -1164,7 +1194,7 @@ int64_t elasticache_lease_ttl(const elasticache_lease *lease);
  Free a lease answer. NULL is accepted and ignored.
 
  # Safety
- `lease` NULL or from `elasticache_get_or_lease`, freed once.
+ `lease` NULL or from `elasticache_get_or_lease(_multi)`, freed once.
  */
 void elasticache_lease_free(elasticache_lease *lease);
 

@@ -5,6 +5,7 @@
 #   bench/results/latest.md     the table the README quotes (date, machine, versions)
 #   bench/results/latest.jsonl  every record it was made from
 #   docs/bench.png              multi-get latency against keys per call
+#   docs/stampede.png           Django get_or_set on a hot key (bench/stampede.py)
 # Benchmarks print figures and never fail on them; the script fails only when
 # something cannot run at all. About 2 minutes on a 2-core box (plus the
 # first build). BENCH_SCALE=0.3 makes every timed loop shorter (a quick look).
@@ -135,6 +136,11 @@ rounds=$($PY -c "print(max(1000, int(20000 * float('$BENCH_SCALE'))))")
 cargo run --release --quiet --features testkit --example tls_bench "$rounds" 2>&1 | tee "$TLS_OUT" ||
     echo "bench: tls_bench failed" | tee -a "$TLS_OUT"
 
+echo "bench: stampede protection, Django get_or_set on a hot key (bench/stampede.py)"
+STAMPEDE_MD=$WORK/stampede.md
+$PY bench/stampede.py --jsonl "$REC" --md "$STAMPEDE_MD" --plot docs/stampede.png ||
+    echo "bench: bench/stampede.py failed" | tee -a "$STAMPEDE_MD"
+
 END=$(date +%s)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src bench include ':!bench/results' 2>/dev/null || commit="$commit (with uncommitted changes)"
@@ -173,4 +179,5 @@ $PY bench/report.py "$REC" "$META" "$RING" bench/results/latest.md docs/bench.pn
     cat "$TLS_OUT"
     printf '```\n'
 } >>bench/results/latest.md
+cat "$STAMPEDE_MD" >>bench/results/latest.md
 echo "bench: done in $(($(date +%s) - START)) s; results in bench/results/latest.md, plot in docs/bench.png"

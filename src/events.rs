@@ -42,6 +42,9 @@ pub enum EventKind {
     NodeRevived = 7,
     /// The process is a child after `fork()`: connections are opened afresh.
     ForkDetected = 8,
+    /// A node does not speak the final meta protocol (memcached before
+    /// 1.6.10): leases and invalidation fall back to plain get/set/delete there.
+    MetaUnsupported = 9,
 }
 
 impl EventKind {
@@ -56,6 +59,7 @@ impl EventKind {
             EventKind::NodeEjected => "node_ejected",
             EventKind::NodeRevived => "node_revived",
             EventKind::ForkDetected => "fork_detected",
+            EventKind::MetaUnsupported => "meta_unsupported",
         }
     }
 
@@ -71,6 +75,7 @@ impl EventKind {
             NodeEjected,
             NodeRevived,
             ForkDetected,
+            MetaUnsupported,
         ]
         .into_iter()
         .find(|k| *k as u32 == n)
@@ -93,7 +98,8 @@ pub struct Event {
     /// Nodes listed after the change (node-list events).
     pub nodes_after: u32,
     /// Why: the error of a failed refresh or of the failure that ejected a
-    /// node, the new address of a re-addressed node, the new fork generation.
+    /// node, the new address of a re-addressed node, the new fork generation,
+    /// the version of a node without the meta protocol and what falls back.
     pub reason: String,
 }
 
@@ -312,6 +318,20 @@ pub fn fork_detected(generation: u64) {
     });
 }
 
+/// Report that `node` lacks the final meta protocol; `reason` names its
+/// version and what falls back.
+#[cold]
+pub fn meta_unsupported(node: &str, reason: String) {
+    if !active() {
+        return;
+    }
+    emit(Event {
+        node: node.to_string(),
+        reason,
+        ..Event::new(EventKind::MetaUnsupported)
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,11 +355,11 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for n in 1..=8 {
+        for n in 1..=9 {
             assert_eq!(EventKind::from_u32(n).map(|k| k as u32), Some(n));
         }
         assert_eq!(EventKind::from_u32(0), None);
-        assert_eq!(EventKind::from_u32(9), None);
+        assert_eq!(EventKind::from_u32(10), None);
     }
 
     #[test]

@@ -139,3 +139,72 @@ fn lease_round_trip_through_the_c_api() {
         elasticache_client_free(c);
     }
 }
+
+#[test]
+fn multi_key_leases_through_the_c_api() {
+    let m = Memcached::start().unwrap();
+    unsafe {
+        let c = new_client(&m.addr(), true);
+        let keys: [&[u8]; 3] = [b"c:hit", b"", b"c miss\x01"];
+        assert_eq!(
+            elasticache_set(c, keys[0].as_ptr(), keys[0].len(), b"v".as_ptr(), 1, 7, 0),
+            OK
+        );
+        let ptrs: Vec<*const u8> = keys.iter().map(|k| k.as_ptr()).collect();
+        let lens: Vec<usize> = keys.iter().map(|k| k.len()).collect();
+        let mut leases = [ptr::null_mut(); 3];
+        let mut statuses = [u32::MAX; 3];
+        let rc = elasticache_get_or_lease_multi(
+            c,
+            ptrs.as_ptr(),
+            lens.as_ptr(),
+            3,
+            30,
+            0,
+            leases.as_mut_ptr(),
+            statuses.as_mut_ptr(),
+        );
+        let bad_key = Status::BadKey as u32;
+        assert_eq!(rc, bad_key, "the first failing key's status");
+        assert_eq!(statuses, [OK, bad_key, OK]);
+        assert!(leases[1].is_null());
+        assert_eq!(
+            elasticache_lease_get_state(leases[0]),
+            elasticache_lease_state::Hit
+        );
+        assert_eq!(elasticache_lease_flags(leases[0]), 7);
+        assert_eq!(
+            elasticache_lease_get_state(leases[2]),
+            elasticache_lease_state::Miss
+        );
+        for l in leases {
+            elasticache_lease_free(l);
+        }
+        // NULL where n entries are needed is an error, never a crash.
+        let rc = elasticache_get_or_lease_multi(
+            c,
+            ptrs.as_ptr(),
+            lens.as_ptr(),
+            3,
+            30,
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        assert_eq!(rc, Status::InvalidArgument as u32);
+        assert_eq!(
+            elasticache_get_or_lease_multi(
+                c,
+                ptr::null(),
+                ptr::null(),
+                0,
+                30,
+                0,
+                ptr::null_mut(),
+                ptr::null_mut()
+            ),
+            OK
+        );
+        elasticache_client_free(c);
+    }
+}

@@ -212,3 +212,34 @@ fn old_engines_fall_back_to_plain_get_and_delete() {
         assert_eq!(metas, expected, "{version}: meta commands sent: {cmds:?}");
     }
 }
+
+#[test]
+fn the_fallback_is_one_meta_unsupported_event_per_node() {
+    use elasticache::events::{self, Event, EventKind};
+    use std::sync::Mutex;
+
+    let fake = FakeNode::start("1.5.22");
+    let node = format!("127.0.0.1:{}", fake.port);
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let s = seen.clone();
+    let mine = node.clone();
+    events::set_handler(Some(Arc::new(move |e: &Event| {
+        if e.node == mine {
+            s.lock().unwrap().push(e.clone());
+        }
+    })));
+    let c = client(&[("127.0.0.1".into(), fake.port)], |_| {});
+    for _ in 0..3 {
+        assert!(!c.get_or_lease(b"k", 5, 0).unwrap().protected);
+        let _ = c.invalidate(b"k", 0);
+    }
+    events::set_handler(None);
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one event however many calls: {got:?}");
+    assert_eq!(got[0].kind, EventKind::MetaUnsupported);
+    assert!(
+        got[0].reason.contains("memcached 1.5.22") && got[0].reason.contains("get_or_lease"),
+        "the reason names the version and the call: {}",
+        got[0].reason
+    );
+}

@@ -9,8 +9,8 @@
 //! with the caller's flags, so every other client reads them.
 //!
 //! Nodes without the final meta dialect get today's behaviour instead (plain
-//! `get`, `delete`), said once per node on stderr and visible in
-//! [`Lease::protected`].
+//! `get`, `delete`), said once per node (a `meta_unsupported` event, or
+//! stderr without an event handler) and visible in [`Lease::protected`].
 
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub struct Lease {
     pub protected: bool,
 }
 
-fn check_ttl(name: &str, v: u32, zero_ok: bool) -> Result<()> {
+pub(super) fn check_ttl(name: &str, v: u32, zero_ok: bool) -> Result<()> {
     if (v == 0 && !zero_ok) || v > MAX_LEASE_TTL {
         return Err(Error::InvalidArgument(format!(
             "{name} {v} is not between {} and {MAX_LEASE_TTL} seconds",
@@ -55,8 +55,33 @@ fn is_unknown_command(e: &Error) -> bool {
     matches!(e, Error::Client { message, .. } if message.starts_with("ERROR"))
 }
 
+/// The lease an `mg ... N` reply gives.
+pub(super) fn lease_of(label: &str, op: &'static str, r: &meta::Reply<'_>) -> Result<Lease> {
+    match r.code {
+        Code::Value | Code::Miss => {
+            let state = meta::lease_state(r.code, &r.flags, r.data);
+            let item = match state {
+                LeaseState::Miss | LeaseState::Wait => None,
+                _ => r.data.map(|d| Item {
+                    value: d.to_vec(),
+                    flags: r.flags.client_flags.unwrap_or(0),
+                    cas: r.flags.cas.unwrap_or(0),
+                }),
+            };
+            Ok(Lease {
+                state,
+                item,
+                stale: r.flags.stale,
+                ttl: r.flags.ttl,
+                protected: r.code == Code::Value,
+            })
+        }
+        code => Err(meta_error(label, op, code)),
+    }
+}
+
 impl Client {
-    fn lease_key_check(&self, key: &[u8]) -> Result<()> {
+    pub(super) fn lease_key_check(&self, key: &[u8]) -> Result<()> {
         if self.opts.binary_keys {
             check_meta_key(key)
         } else {
@@ -130,27 +155,7 @@ impl Client {
             };
             r.end();
             conn.flush().map_err(|e| Error::io(label, op, e))?;
-            read_meta(conn, label, op, |r| match r.code {
-                Code::Value | Code::Miss => {
-                    let state = meta::lease_state(r.code, &r.flags, r.data);
-                    let item = match state {
-                        LeaseState::Miss | LeaseState::Wait => None,
-                        _ => r.data.map(|d| Item {
-                            value: d.to_vec(),
-                            flags: r.flags.client_flags.unwrap_or(0),
-                            cas: r.flags.cas.unwrap_or(0),
-                        }),
-                    };
-                    Ok(Some(Lease {
-                        state,
-                        item,
-                        stale: r.flags.stale,
-                        ttl: r.flags.ttl,
-                        protected: r.code == Code::Value,
-                    }))
-                }
-                code => Err(meta_error(label, op, code)),
-            })
+            read_meta(conn, label, op, |r| lease_of(label, op, &r).map(Some))
         })
     }
 

@@ -180,20 +180,34 @@ impl Client {
         self.remember(node, Dialect::None, version);
     }
 
-    /// Say once per node that `what` runs without the meta protocol there.
+    /// Say once per node that `what` runs without the meta protocol there: as
+    /// a `meta_unsupported` event when a handler is set (Python logs it),
+    /// else on stderr.
     pub(crate) fn tell_fallback(&self, node: &Arc<NodePool>, what: &str) {
-        let mut map = known().write();
-        if let Some(k) = map.get_mut(&node_id(node)) {
-            if !k.told {
-                k.told = true;
-                eprintln!(
-                    "elasticache: {}: memcached {:?} does not speak the final meta protocol \
-                     (1.6.10+); {what} falls back to plain get/set/delete, without stampede \
-                     protection",
-                    node.label(),
-                    k.version
-                );
+        let version = {
+            let mut map = known().write();
+            match map.get_mut(&node_id(node)) {
+                Some(k) if !k.told => {
+                    k.told = true;
+                    k.version.clone()
+                }
+                _ => return,
             }
+        };
+        let version = if version.is_empty() {
+            "(no version reply)".to_string()
+        } else {
+            version
+        };
+        let reason = format!(
+            "memcached {version} does not speak the final meta protocol (1.6.10+); {what} \
+             falls back to plain get/set/delete, without stampede protection"
+        );
+        if crate::events::active() {
+            crate::events::meta_unsupported(node.label(), reason);
+            crate::events::dispatch_pending();
+        } else {
+            eprintln!("elasticache: {}: {reason}", node.label());
         }
     }
 

@@ -66,7 +66,7 @@ impl Client {
     /// Run pipelined meta requests for `idxs` on `node`, `per_round` keys a
     /// round trip (all when `None`), each request tagged `O<position>` and the
     /// round ended by `mn`. `on_reply(position, reply)` sees every reply but `MN`.
-    fn pipeline(
+    pub(super) fn pipeline(
         &self,
         node: &Arc<NodePool>,
         op: &'static str,

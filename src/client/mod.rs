@@ -27,6 +27,7 @@ use crate::ring::{Ring, ServerSpec};
 
 pub mod batch;
 mod lease;
+mod lease_multi;
 mod maintenance;
 mod meta;
 mod meta_multi;

@@ -665,7 +665,7 @@ pub unsafe extern "C" fn elasticache_client_disconnect_all(
 }
 
 /// Borrow `n` keys given as parallel arrays of pointers and lengths.
-unsafe fn key_list<'a>(
+pub(super) unsafe fn key_list<'a>(
     keys: *const *const u8,
     key_lens: *const usize,
     n: usize,
@@ -906,7 +906,7 @@ pub unsafe extern "C" fn elasticache_multi_free(multi: *mut elasticache_multi) {
     })
 }
 
-fn write_statuses<T>(results: &[Result<T>], statuses: *mut u32) -> Result<()> {
+pub(super) fn write_statuses<T>(results: &[Result<T>], statuses: *mut u32) -> Result<()> {
     if !statuses.is_null() {
         for (i, r) in results.iter().enumerate() {
             let st = match r {

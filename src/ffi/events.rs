@@ -25,7 +25,8 @@ pub struct elasticache_event {
     /// Nodes listed after the change (node-list events), else 0.
     pub nodes_after: u32,
     /// Why: the error of a failed refresh, the failure that ejected a node,
-    /// the former address of a re-addressed node, the nodes discovered.
+    /// the former address of a re-addressed node, the nodes discovered, the
+    /// version of a node without the meta protocol and what falls back.
     pub reason: *const c_char,
 }
 
@@ -55,7 +56,8 @@ fn text(s: &str) -> CString {
 
 /// Set the process-wide event callback (NULL `fn` removes it). Events are
 /// discovery done, node added / removed / re-addressed, refresh failed, node
-/// ejected, node revived and fork detected (`elasticache_event_kind`). The
+/// ejected, node revived, fork detected and a node without the meta
+/// protocol (`elasticache_event_kind`). The
 /// callback runs on the thread whose call noticed the event, after the
 /// library released its locks, so it may call the library (not
 /// `elasticache_client_free` on the client in use by that thread). It must be
@@ -108,6 +110,7 @@ pub extern "C" fn elasticache_event_kind_str(kind: u32) -> *const c_char {
             Some(EventKind::NodeEjected) => c"node_ejected",
             Some(EventKind::NodeRevived) => c"node_revived",
             Some(EventKind::ForkDetected) => c"fork_detected",
+            Some(EventKind::MetaUnsupported) => c"meta_unsupported",
             None => c"unknown",
         }
         .as_ptr()

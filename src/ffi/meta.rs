@@ -1,9 +1,10 @@
-//! Leases and invalidation (`elasticache_get_or_lease`, `elasticache_invalidate`)
-//! and the lease result's accessors. Binary keys need no function of their
+//! Leases and invalidation (`elasticache_get_or_lease`,
+//! `elasticache_get_or_lease_multi`, `elasticache_invalidate`) and the lease
+//! result's accessors. Binary keys need no function of their
 //! own: the `binary_keys` option makes every key-taking call accept them.
 
 use super::boundary::{bytes, call, call_infallible, non_null, write_out};
-use super::client::elasticache_client;
+use super::client::{elasticache_client, key_list, write_statuses};
 use crate::client::Lease;
 use crate::error::{Error, Result};
 use crate::protocol::meta::LeaseState;
@@ -59,7 +60,8 @@ unsafe fn client_ref<'a>(p: *const elasticache_client) -> Result<&'a crate::clie
 /// `lease_ttl` seconds (1 to 2592000); a holder that never stores lets the
 /// next caller take it after that. `*out` receives the answer (free it with
 /// `elasticache_lease_free`). On older engines this is a plain get, said once
-/// per node on stderr (`elasticache_lease_protected` is false).
+/// per node (an ELASTICACHE_EVENT_KIND_META_UNSUPPORTED event, or stderr
+/// without an event callback; `elasticache_lease_protected` is false).
 ///
 /// # Safety
 /// `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
@@ -80,6 +82,60 @@ pub unsafe extern "C" fn elasticache_get_or_lease(
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, Box::into_raw(Box::new(elasticache_lease(lease)))) };
         Ok(())
+    })
+}
+
+/// `elasticache_get_or_lease` for `n` keys in one pipelined round trip per
+/// node (`mg ... q` requests ended by `mn`). `leases` has room for `n`
+/// pointers: each receives its key's answer (free each with
+/// `elasticache_lease_free`), or NULL for a key that failed; `statuses` is
+/// NULL or room for `n` per-key statuses. Both are written in every case but
+/// bad arguments. Returns OK when every key was answered, else the first
+/// failing key's status (its message is the last error).
+///
+/// # Safety
+/// `client` live; `keys` and `key_lens` hold `n` entries (each key readable
+/// for its length); `leases` valid for `n` writes; `statuses` NULL or `n` entries.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn elasticache_get_or_lease_multi(
+    client: *const elasticache_client,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    n: usize,
+    lease_ttl: u32,
+    recache_before: u32,
+    leases: *mut *mut elasticache_lease,
+    statuses: *mut u32,
+) -> u32 {
+    call(|| {
+        if n > 0 {
+            non_null(leases, "leases")?;
+        }
+        // SAFETY: caller's contract.
+        let (c, keys) = unsafe { (client_ref(client)?, key_list(keys, key_lens, n)?) };
+        let mut results = c.get_or_lease_multi(&keys, lease_ttl, recache_before);
+        for (i, r) in results.iter_mut().enumerate() {
+            let p = match r {
+                Ok(l) => {
+                    let lease = std::mem::replace(
+                        l,
+                        Lease {
+                            state: LeaseState::Miss,
+                            item: None,
+                            stale: false,
+                            ttl: None,
+                            protected: false,
+                        },
+                    );
+                    Box::into_raw(Box::new(elasticache_lease(lease)))
+                }
+                Err(_) => std::ptr::null_mut(),
+            };
+            // SAFETY: `leases` holds n entries per contract.
+            unsafe { leases.add(i).write(p) };
+        }
+        write_statuses(&results, statuses)
     })
 }
 
@@ -207,7 +263,7 @@ pub unsafe extern "C" fn elasticache_lease_ttl(lease: *const elasticache_lease) 
 /// Free a lease answer. NULL is accepted and ignored.
 ///
 /// # Safety
-/// `lease` NULL or from `elasticache_get_or_lease`, freed once.
+/// `lease` NULL or from `elasticache_get_or_lease(_multi)`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_free(lease: *mut elasticache_lease) {
     call_infallible((), || {

@@ -197,4 +197,8 @@ uint32_t elasticache_set_multi_packed(const elasticache_client *client, const ch
 uint32_t elasticache_delete_multi_packed(const elasticache_client *client, const char *prefix,
                                          size_t prefix_len, const char *keys, size_t keys_len, size_t n,
                                          uint32_t *statuses);
+uint32_t elasticache_get_or_lease_multi(const elasticache_client *client, const char *const *keys,
+                                        const size_t *key_lens, size_t n, uint32_t lease_ttl,
+                                        uint32_t recache_before, elasticache_lease **leases,
+                                        uint32_t *statuses);
 """

@@ -22,6 +22,9 @@ can switch backends without moving a single key:
   behaviors, so they leave django-elasticache's defaults in place.
 - IGNORE_EXC: errors as misses; ASYNC_THREADS: the size of the pool the
   async methods (aget, aset, ...) run on (see django_async.py).
+- get_or_set is protected against stampedes with memcached's leases: one
+  caller per expiry runs `default` (LEASES, LEASE_TTL, LEASE_WAIT,
+  LEASE_RECACHE, LEASE_GRACE, INVALIDATE_ON_DELETE: see django_leases.py).
 
 Built on Django's BaseMemcachedCache: timeouts None -> never, 0 -> expire
 at once, > 30 days -> absolute time; set_many returns the keys that failed;
@@ -37,6 +40,7 @@ from django.utils.functional import cached_property
 
 import elasticache
 from elasticache.django_async import DEFAULT_ASYNC_THREADS, AsyncMethods
+from elasticache.django_leases import LeasedMethods, take_lease_options
 
 DJANGO_ELASTICACHE_BEHAVIORS = {"tcp_nodelay": True, "ketama": True}
 
@@ -90,10 +94,11 @@ def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None, ignore_
         return client
 
 
-class ElastiCache(AsyncMethods, BaseMemcachedCache):
+class ElastiCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
     """Cache backend for an ElastiCache memcached cluster with auto-discovery."""
 
     def __init__(self, server, params):
+        params, self._leases = take_lease_options(params)
         super().__init__(server, params, library=elasticache,
                          value_not_found_exception=elasticache.NotFound)
         servers = [s.strip() for s in self._servers if s and s.strip()]
@@ -163,18 +168,29 @@ class ElastiCache(AsyncMethods, BaseMemcachedCache):
         pass
 
 
-class PyLibMCCache(AsyncMethods, BaseMemcachedCache):
+class PyLibMCCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
     """Django's PyLibMCCache on elasticache: a fixed server list in LOCATION and
     OPTIONS passed to `elasticache.Client` as keyword arguments, exactly as
-    Django passes them to pylibmc (change only the BACKEND path)."""
+    Django passes them to pylibmc (change only the BACKEND path), but for the
+    lease OPTIONS (django_leases.py)."""
 
     def __init__(self, server, params):
+        params, self._leases = take_lease_options(params)
         super().__init__(server, params, library=elasticache,
                          value_not_found_exception=elasticache.NotFound)
 
     @property
     def client_servers(self):
         return [s.removeprefix("unix:") if hasattr(s, "removeprefix") else s for s in self._servers]
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        try:
+            super().set(key, value, timeout, version)
+        except elasticache.TooBig:
+            # As ElastiCache.set: memcached drops the old value of a refused
+            # set, and Django's test suite expects it.
+            self._cache.delete(self.make_and_validate_key(key, version=version))
+            raise
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)

@@ -1,12 +1,14 @@
 """Cluster events from the library, forwarded to the `elasticache` logger.
 
 The library reports discovery done, nodes added / removed / re-addressed, a
-failed refresh, a node ejected (with the failure) or revived, and a fork.
-Importing the package installs one process-wide callback (the C library has
-one slot: a C program embedding Python that set its own loses it) which logs
-each event: INFO for changes and revivals, WARNING for ejections and failed
-refreshes, every message naming the node as host:port. `add_listener(fn)`
-also hands each event, as a dict, to `fn` (ecctl-like tools, tests).
+failed refresh, a node ejected (with the failure) or revived, a fork, and
+(once per node) a node whose memcached lacks the meta protocol, where leases
+fall back to plain get/set/delete. Importing the package installs one
+process-wide callback (the C library has one slot: a C program embedding
+Python that set its own loses it) which logs each event: INFO for changes and
+revivals, WARNING for ejections, failed refreshes and nodes without the meta
+protocol, every message naming the node as host:port. `add_listener(fn)` also
+hands each event, as a dict, to `fn` (ecctl-like tools, tests).
 
 The callback runs on the thread whose cache call noticed the event, after
 the library released its locks, holding the GIL for the length of the
@@ -32,8 +34,9 @@ KINDS = {
     6: "node_ejected",
     7: "node_revived",
     8: "fork_detected",
+    9: "meta_unsupported",
 }
-WARNING_KINDS = frozenset(("refresh_failed", "node_ejected"))
+WARNING_KINDS = frozenset(("refresh_failed", "node_ejected", "meta_unsupported"))
 
 _listeners = []
 _lock = threading.Lock()
@@ -75,6 +78,8 @@ def message(e):
         return f"node ejected {e['node']}: {e['reason']}"
     if k == "node_revived":
         return f"node revived {e['node']}: its retry time came, it takes requests again"
+    if k == "meta_unsupported":
+        return f"node {e['node']} without memcached's meta protocol: {e['reason']}"
     if k == "fork_detected":
         return f"fork detected ({e['reason']}): connections are opened afresh in this process"
     return f"{k} {e['node']} {e['reason']}".strip()
@@ -91,7 +96,7 @@ def _count_as_warned(node):
 def _dispatch(ev, _user_data):
     e = _as_dict(ev)
     level = logging.WARNING if e["kind"] in WARNING_KINDS else logging.INFO
-    if level == logging.WARNING and e["node"]:
+    if e["kind"] == "node_ejected" and e["node"]:
         _count_as_warned(e["node"])
     log.log(level, "%s", message(e), extra={"elasticache_event": e})
     for fn in list(_listeners):

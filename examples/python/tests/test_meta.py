@@ -88,3 +88,28 @@ def test_get_or_set_leased_calls_default_once_among_threads(server):
         t.join(10)
     assert len(calls) == 1, f"default ran {len(calls)} times"
     assert results == ["fresh"] * 16
+
+
+def test_get_or_lease_multi_one_answer_per_key(flushed):
+    addrs = [m.addr for m in flushed]
+    c = ours(addrs)
+    theirs = pylibmc.Client(addrs)
+    keys = [f"frag:{i}" for i in range(30)] + ["bin key \x01"]
+    for k in keys[::2]:
+        c.set(k, {"k": k}, 60)
+    first = c.get_or_lease_multi(keys)
+    assert list(first) == keys
+    for i, k in enumerate(keys):
+        want = ("hit", {"k": k}) if i % 2 == 0 else ("miss", None)
+        assert (first[k].state, first[k].value) == want, k
+        assert first[k].protected
+    again = c.get_or_lease_multi(keys)
+    assert [again[k].state for k in keys[1::2]] == ["wait"] * len(keys[1::2])
+    c.set(keys[1], "filled", 60)
+    assert c.get_or_lease_multi([keys[1]])[keys[1]].value == "filled"
+    assert theirs.get(keys[1]) == "filled"
+    assert c.get_or_lease_multi([]) == {}
+    with pytest.raises(BadKeyProvided):
+        c.get_or_lease_multi(["ok", "x" * 300])
+    with pytest.raises(elasticache.Error):
+        c.get_or_lease_multi(["ok"], lease_ttl=0)
