@@ -39,12 +39,13 @@ ffi, lib, NULL = n.ffi, n.lib, n.NULL
 # references to small ints from it: parse every type the calls use at import,
 # so that no call changes a refcount (pylibmc's own test_refcounts checks it).
 _FFI_TYPES = (
-    "char **", "char *[]", "char[]", "elasticache_client *", "elasticache_client **",
-    "elasticache_config **", "elasticache_lease **", "elasticache_metrics **",
-    "elasticache_multi **", "elasticache_node_metrics *", "elasticache_options **",
-    "elasticache_packed **", "elasticache_stats **", "elasticache_value **", "size_t *",
-    "size_t[]", "uint16_t *", "uint32_t *", "uint32_t[]", "uint64_t *", "uint64_t[]",
-    "uintptr_t", "uintptr_t *", "uintptr_t[]",
+    "char **", "char *[]", "char[]", "const char *[]", "elasticache_client *",
+    "elasticache_client **", "elasticache_config **", "elasticache_lease **",
+    "elasticache_lease *[]", "elasticache_metrics **", "elasticache_multi **",
+    "elasticache_node_metrics *", "elasticache_options **", "elasticache_packed **",
+    "elasticache_stats **", "elasticache_value **", "size_t *", "size_t[]", "uint16_t *",
+    "uint32_t *", "uint32_t[]", "uint64_t *", "uint64_t[]", "uintptr_t", "uintptr_t *",
+    "uintptr_t[]",
 )  # every type string the package hands to ffi (tests/test_native.py checks the list)
 for _t in _FFI_TYPES:
     ffi.typeof(_t)
