@@ -93,18 +93,24 @@ def free_port():
 
 
 def start_endpoint(work):
-    """bench/cfg_endpoint.py listing SERVERS: (process, "127.0.0.1:port")."""
-    nodes = ",".join(f"localhost|{s.rsplit(':', 1)[0]}|{s.rsplit(':', 1)[1]}" for s in SERVERS)
-    port_file = os.path.join(work, "cfg.port")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "cfg_endpoint.py"), "--nodes", nodes,
-                             "--log", os.path.join(work, "cfg.log"), "--port-file", port_file,
-                             "--lifetime", "3600"])
-    for _ in range(200):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            return proc, f"127.0.0.1:{open(port_file).read().strip()}"
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the configuration endpoint did not start")
+    """The emulated configuration endpoint (examples/local_cluster --external,
+    the one the tests use) listing SERVERS: (process, "127.0.0.1:port")."""
+    root = os.path.dirname(HERE)
+    exe = os.path.join(root, "target", "release", "examples", "local_cluster")
+    if not os.path.exists(exe):
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "testkit",
+                        "--example", "local_cluster"], cwd=root, check=True)
+    proc = subprocess.Popen([exe, "--external"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, bufsize=1)
+    line = proc.stdout.readline()
+    if not line.startswith("endpoint "):
+        proc.kill()
+        raise RuntimeError(f"the configuration endpoint did not start: {line!r}")
+    nodes = " ".join(f"localhost|{s.rsplit(':', 1)[0]}|{s.rsplit(':', 1)[1]}" for s in SERVERS)
+    proc.stdin.write(f"nodes {nodes}\n")
+    proc.stdin.flush()
+    proc.stdout.readline()  # its one-line answer
+    return proc, line.split()[1]
 
 
 def prefill():
