@@ -748,6 +748,21 @@ uint32_t elasticache_server_for_key(const elasticache_client *client,
                                     size_t *out_n);
 
 /*
+ The client's current node list: one `host:port` label per node, in the
+ order `elasticache_server_index_for_key` counts, joined by `\n` into `buf`
+ (NUL-terminated). The list is the one the client routes with now (no
+ discovery round trip). `*out_n` receives the full length; when it does not
+ fit, BUFFER_TOO_SMALL is returned (call again with `*out_n + 1` bytes).
+
+ # Safety
+ `client` live; `buf` writable for `len` bytes (or NULL with 0); `out_n` NULL or valid.
+ */
+uint32_t elasticache_client_servers(const elasticache_client *client,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_n);
+
+/*
  Store in `*index` the position of the node that owns `key` now, in the
  order of the client's node list (the order the configuration endpoint lists
  them, or the order given to `elasticache_client_new_servers`).

@@ -625,6 +625,29 @@ pub unsafe extern "C" fn elasticache_server_for_key(
     })
 }
 
+/// The client's current node list: one `host:port` label per node, in the
+/// order `elasticache_server_index_for_key` counts, joined by `\n` into `buf`
+/// (NUL-terminated). The list is the one the client routes with now (no
+/// discovery round trip). `*out_n` receives the full length; when it does not
+/// fit, BUFFER_TOO_SMALL is returned (call again with `*out_n + 1` bytes).
+///
+/// # Safety
+/// `client` live; `buf` writable for `len` bytes (or NULL with 0); `out_n` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn elasticache_client_servers(
+    client: *const elasticache_client,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> u32 {
+    call(|| {
+        // SAFETY: caller's contract.
+        let labels = unsafe { client_ref(client)? }.servers()?.join("\n");
+        // SAFETY: caller's contract.
+        unsafe { copy_out(labels.as_bytes(), buf.cast(), len, out_n) }
+    })
+}
+
 /// Store in `*index` the position of the node that owns `key` now, in the
 /// order of the client's node list (the order the configuration endpoint lists
 /// them, or the order given to `elasticache_client_new_servers`).

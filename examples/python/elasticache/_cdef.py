@@ -69,6 +69,7 @@ uint32_t elasticache_server_for_key(const elasticache_client *client, const char
                                     char *buf, size_t len, size_t *out_n);
 uint32_t elasticache_server_index_for_key(const elasticache_client *client, const char *key, size_t key_len,
                                           size_t *index);
+uint32_t elasticache_client_servers(const elasticache_client *client, char *buf, size_t len, size_t *out_n);
 uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
 
 uint32_t elasticache_get_multi(const elasticache_client *client, const char *const *keys,

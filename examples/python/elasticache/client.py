@@ -29,7 +29,6 @@ from .exceptions import (
     ignorable,
     warn_once,
 )
-from .servers import label as _label
 from .servers import split_server as _split_server
 from .servers import translate_server_spec  # noqa: F401 - pylibmc.client's name
 
@@ -303,7 +302,6 @@ class Client(LeaseMixin):
         if self.endpoint is not None:
             rc = lib.elasticache_client_new(self.endpoint.encode(), oh, out)
             what = f"elasticache_client_new({self.endpoint})"
-            self._labels = None
         else:
             specs = [_split_server(s) for s in self.addresses]
             if eff["_sort_hosts"]:
@@ -312,8 +310,6 @@ class Client(LeaseMixin):
             weights = ffi.new("uint32_t[]", [w for _, w in specs])
             rc = lib.elasticache_client_new_servers(ffi.new("char *[]", keep), len(specs), weights, oh, out)
             what = "elasticache_client_new_servers"
-            self._labels = None
-            self._specs = [s for s, _ in specs]
         self._rebuild_lock = threading.Lock()
         self._next_build = 0.0
         if rc:
@@ -1170,14 +1166,18 @@ class Client(LeaseMixin):
         return ffi.unpack(buf, nout[0]).decode()
 
     def servers(self):
-        """The current servers ("host:port"), in ring order."""
-        if self.endpoint is None:
-            return [_label(s) for s in self._specs]
-        from .discovery import discover
-
-        _, nodes = discover(self.endpoint, ignore_cluster_errors=self._ignore_cluster_errors)
-        return [_label(f"{ip or host}:{port}" if ":" not in (ip or host) else f"[{ip or host}]:{port}")
-                for host, ip, port in nodes]
+        """The servers ("host:port") the client routes with now, in ring
+        order: the library's own list, no discovery round trip."""
+        n = ffi.new("size_t *")
+        buf = ffi.new("char[]", 1024)
+        rc = lib.elasticache_client_servers(self._h, buf, len(buf), n)
+        if rc == _BUFFER_TOO_SMALL:
+            buf = ffi.new("char[]", n[0] + 1)
+            rc = lib.elasticache_client_servers(self._h, buf, len(buf), n)
+        if rc:
+            raise error_for(rc, what="servers()")
+        text = ffi.string(buf, n[0]).decode()
+        return text.split("\n") if text else []
 
     def hash(self, key):
         """The index of the server that owns `key` now, in the order of the

@@ -1,6 +1,6 @@
 """Server specs: pylibmc's forms ("host", "host:port", "host:port:weight",
-"[v6]:port", "udp:...", "/unix/path", (type, host, port[, weight]) tuples)
-and the "host:port" labels the library uses."""
+"[v6]:port", "udp:...", "/unix/path", (type, host, port[, weight]) tuples),
+translated to the "host:port" text the library parses itself."""
 
 server_type_tcp = 1
 server_type_udp = 2
@@ -56,16 +56,3 @@ def split_server(spec):
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{port}", int(weight)
 
-
-def label(spec):
-    """The library's label ("host:port", port 11211 when omitted) for the
-    "host[:port]" text split_server produced."""
-    if spec.startswith("["):
-        end = spec.find("]")
-        host, rest = spec[1:end], spec[end + 1:]
-        return f"[{host}]:{rest[1:] if rest.startswith(':') else 11211}"
-    if spec.count(":") == 1:
-        return spec
-    if ":" in spec:
-        return f"[{spec}]:11211"
-    return f"{spec}:11211"

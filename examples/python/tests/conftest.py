@@ -215,17 +215,30 @@ class ConfigEndpoint:
     its payload out another way (`variant`: crlf, trailing-space, space-runs,
     empty-ip). Each change is in force when the method returns."""
 
+    # Ports handed out in this process: the library caches discovery per
+    # endpoint address for the life of the process (as in production), so an
+    # endpoint on a port an earlier test's endpoint had would be answered from
+    # that test's cached node list.
+    _used_ports = set()
+
     def __init__(self, nodes=(), version=1, engine="elasticache", variant="standard"):
-        self.proc = subprocess.Popen([crate_example("local_cluster"), "--external"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self._lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        taken = []
         try:
-            first = self._line("start")
-            if not first.startswith("endpoint "):
-                raise RuntimeError(f"local_cluster did not start: {first!r}")
-            self.addr = first.split()[1]
-            self.port = int(self.addr.rsplit(":", 1)[1])
+            # A port seen before is kept bound while the next one is asked
+            # for, so the kernel cannot hand it out again.
+            while True:
+                self._spawn()
+                if self.port not in ConfigEndpoint._used_ports:
+                    break
+                taken.append((self.proc, self._lines))
+                if len(taken) > 20:
+                    raise RuntimeError("local_cluster: no unused endpoint port in 20 tries")
+        finally:
+            for proc, lines in taken:
+                self.proc, self._lines = proc, lines
+                self.close()
+        ConfigEndpoint._used_ports.add(self.port)
+        try:
             self._nodes = []
             self.set_config(version, nodes)
             if engine != "elasticache":
@@ -236,10 +249,26 @@ class ConfigEndpoint:
             self.close()
             raise
 
-    def _read(self):
-        for line in self.proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
+    def _spawn(self):
+        self.proc = subprocess.Popen([crate_example("local_cluster"), "--external"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self.proc, self._lines), daemon=True).start()
+        try:
+            first = self._line("start")
+            if not first.startswith("endpoint "):
+                raise RuntimeError(f"local_cluster did not start: {first!r}")
+            self.addr = first.split()[1]
+            self.port = int(self.addr.rsplit(":", 1)[1])
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _read(proc, lines):
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
 
     def _line(self, what, limit=10.0):
         try:
