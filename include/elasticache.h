@@ -503,6 +503,56 @@ void elasticache_client_free(elasticache_client *client);
 uint32_t elasticache_client_refresh(const elasticache_client *client);
 
 /*
+ Copy the "host:port" of the node that owns `key` now into `buf` (NUL
+ terminated; `*out_n` gets the length without the NUL).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `buf` writable for `len`; `out_n` NULL or valid.
+ */
+uint32_t elasticache_server_for_key(const elasticache_client *client,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_n);
+
+/*
+ The client's current node list: one `host:port` label per node, in the
+ order `elasticache_server_index_for_key` counts, joined by `\n` into `buf`
+ (NUL-terminated). The list is the one the client routes with now (no
+ discovery round trip). `*out_n` receives the full length; when it does not
+ fit, BUFFER_TOO_SMALL is returned (call again with `*out_n + 1` bytes).
+
+ # Safety
+ `client` live; `buf` writable for `len` bytes (or NULL with 0); `out_n` NULL or valid.
+ */
+uint32_t elasticache_client_servers(const elasticache_client *client,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_n);
+
+/*
+ Store in `*index` the position of the node that owns `key` now, in the
+ order of the client's node list (the order the configuration endpoint lists
+ them, or the order given to `elasticache_client_new_servers`).
+
+ # Safety
+ `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
+ */
+uint32_t elasticache_server_index_for_key(const elasticache_client *client,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          size_t *index);
+
+/*
+ Close every idle connection of the client; later calls reconnect on demand.
+
+ # Safety
+ `client` live.
+ */
+uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
+
+/*
  Read `key`. On a hit, `*out` receives a value to free with
  `elasticache_value_free`; on a miss the call returns NOT_FOUND and `*out` is
  untouched. A bad key returns BAD_KEY without contacting any server.
@@ -590,7 +640,6 @@ void elasticache_value_free(elasticache_value *value);
  Store `value` under `key` with `flags` and `exptime` (seconds, or a unix
  time beyond 30 days; 0 = never; negative = expired at once). BAD_KEY or
  TOO_BIG are returned without contacting any server.
-
  # Safety
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
@@ -605,7 +654,6 @@ uint32_t elasticache_set(const elasticache_client *client,
 
 /*
  Store only if `key` does not exist; NOT_STORED when it does.
-
  # Safety
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
@@ -620,7 +668,6 @@ uint32_t elasticache_add(const elasticache_client *client,
 
 /*
  Store only if `key` exists; NOT_STORED when it does not.
-
  # Safety
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
@@ -636,7 +683,6 @@ uint32_t elasticache_replace(const elasticache_client *client,
 /*
  Append to an existing value (`flags` and `exptime` are ignored by the
  server); NOT_STORED when `key` does not exist.
-
  # Safety
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
@@ -651,7 +697,6 @@ uint32_t elasticache_append(const elasticache_client *client,
 
 /*
  Prepend to an existing value; NOT_STORED when `key` does not exist.
-
  # Safety
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
@@ -667,9 +712,9 @@ uint32_t elasticache_prepend(const elasticache_client *client,
 /*
  Store only if the item's cas id is still `cas` (from `elasticache_gets`):
  EXISTS when it changed, NOT_FOUND when the key is gone.
-
  # Safety
- As for `elasticache_set`.
+ `client` live; `key` readable for `key_len` bytes; `value` readable for
+ `value_len` bytes (or NULL with 0).
  */
 uint32_t elasticache_cas(const elasticache_client *client,
                          const uint8_t *key,
@@ -734,56 +779,6 @@ uint32_t elasticache_touch(const elasticache_client *client,
 uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay);
 
 /*
- Copy the "host:port" of the node that owns `key` now into `buf` (NUL
- terminated; `*out_n` gets the length without the NUL).
-
- # Safety
- `client` live; `key` readable for `key_len` bytes; `buf` writable for `len`; `out_n` NULL or valid.
- */
-uint32_t elasticache_server_for_key(const elasticache_client *client,
-                                    const uint8_t *key,
-                                    size_t key_len,
-                                    char *buf,
-                                    size_t len,
-                                    size_t *out_n);
-
-/*
- The client's current node list: one `host:port` label per node, in the
- order `elasticache_server_index_for_key` counts, joined by `\n` into `buf`
- (NUL-terminated). The list is the one the client routes with now (no
- discovery round trip). `*out_n` receives the full length; when it does not
- fit, BUFFER_TOO_SMALL is returned (call again with `*out_n + 1` bytes).
-
- # Safety
- `client` live; `buf` writable for `len` bytes (or NULL with 0); `out_n` NULL or valid.
- */
-uint32_t elasticache_client_servers(const elasticache_client *client,
-                                    char *buf,
-                                    size_t len,
-                                    size_t *out_n);
-
-/*
- Store in `*index` the position of the node that owns `key` now, in the
- order of the client's node list (the order the configuration endpoint lists
- them, or the order given to `elasticache_client_new_servers`).
-
- # Safety
- `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
- */
-uint32_t elasticache_server_index_for_key(const elasticache_client *client,
-                                          const uint8_t *key,
-                                          size_t key_len,
-                                          size_t *index);
-
-/*
- Close every idle connection of the client; later calls reconnect on demand.
-
- # Safety
- `client` live.
- */
-uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
-
-/*
  Read `n` keys with one request per node (every node is written before any
  is read). `*out` receives a result object with one entry per key, in order,
  even when some nodes failed; read it with `elasticache_multi_item`. The
@@ -810,11 +805,11 @@ size_t elasticache_multi_count(const elasticache_multi *multi);
 
 /*
  Entry `i`: returns its status (OK for a hit, NOT_FOUND for a miss, or the
- error that key met, e.g. BAD_KEY, TIMEOUT, CONNECTION). On OK the outputs
- (each may be NULL) receive the value's bytes (valid until
- `elasticache_multi_free`), length, flags and cas id. The per-key error text
- is available with `elasticache_multi_error`. An index out of range returns
- INVALID_ARGUMENT.
+ error that key met, e.g. BAD_KEY, TIMEOUT, CONNECTION), and sets the last
+ error to that key's message when it is not OK. On OK the outputs (each may
+ be NULL) receive the value's bytes (valid until `elasticache_multi_free`),
+ length, flags and cas id. The per-key error text also stays available with
+ `elasticache_multi_error`. An index out of range returns INVALID_ARGUMENT.
 
  # Safety
  `multi` live; outputs NULL or valid.
@@ -939,8 +934,9 @@ size_t elasticache_stats_node_count(const elasticache_stats *stats);
 
 /*
  Node `i` of a stats result: its "host:port", the status of the request to
- it, and its number of entries (a failed node has one entry, "error").
- Outputs may be NULL. INVALID_ARGUMENT for an index out of range.
+ it, and its number of entries (0 for a failed node: its message is
+ `elasticache_stats_error`). Outputs may be NULL. INVALID_ARGUMENT for an
+ index out of range.
 
  # Safety
  `stats` live; outputs NULL or valid.
@@ -950,6 +946,16 @@ uint32_t elasticache_stats_node(const elasticache_stats *stats,
                                 const char **server,
                                 uint32_t *status,
                                 size_t *entries);
+
+/*
+ The error message of node `i` (what its request met; NULL when the node
+ answered, for an index out of range and for NULL). Valid until
+ `elasticache_stats_free`.
+
+ # Safety
+ `stats` NULL or live.
+ */
+const char *elasticache_stats_error(const elasticache_stats *stats, size_t i);
 
 /*
  Entry `j` of node `i`: its name and value (valid until `elasticache_stats_free`).

@@ -94,8 +94,13 @@ class stats_node {
         (void)elasticache_stats_node(s, i, &server_, &code_, &entries_);
     }
     std::string_view server() const noexcept { return server_; }
-    /// The status of the request to this node (a failed node has one entry, "error").
+    /// The status of the request to this node (a failed node has no entries).
     status code() const noexcept { return static_cast<status>(code_); }
+    /// What the request to this node met; empty when it answered.
+    std::string_view error() const noexcept {
+        const char *e = elasticache_stats_error(s_, i_);
+        return e ? e : "";
+    }
     std::size_t size() const noexcept { return entries_; }
     std::pair<std::string_view, std::string_view> operator[](std::size_t j) const noexcept {
         const char *name = "", *val = "";

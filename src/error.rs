@@ -79,6 +79,21 @@ impl Status {
         }
     }
 
+    /// The status of one key's result in a multi-key call: OK, or its error's.
+    pub fn of<T>(result: &Result<T>) -> Status {
+        result.as_ref().map_or_else(Error::status, |_| Status::Ok)
+    }
+
+    /// The status of one key's read: OK for a hit, NOT_FOUND for a miss, or
+    /// the status of the error that key met.
+    pub fn of_read<T>(result: &Result<Option<T>>) -> Status {
+        match result {
+            Ok(Some(_)) => Status::Ok,
+            Ok(None) => Status::NotFound,
+            Err(e) => e.status(),
+        }
+    }
+
     /// A short, static description of a status code.
     pub fn as_str(self) -> &'static str {
         self.as_cstr().to_str().unwrap_or("status")
@@ -216,6 +231,16 @@ impl Error {
                 op,
                 detail: source.to_string(),
             },
+        }
+    }
+
+    /// The outcome of a multi-key write as one status: success when every key
+    /// succeeded, else the first failing key's error (its message names the
+    /// node and the command); each key's own status is reported beside it.
+    pub fn first_of<T>(results: &[Result<T>]) -> Result<()> {
+        match results.iter().find_map(|r| r.as_ref().err()) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
     }
 

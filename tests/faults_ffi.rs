@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::ptr;
 
 use elasticache::ffi::client::*;
+use elasticache::ffi::single::*;
 use elasticache::testkit::Memcached;
 
 #[test]

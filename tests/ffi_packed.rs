@@ -7,6 +7,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
 use elasticache::ffi::client::*;
+use elasticache::ffi::single::*;
 use elasticache::ffi::packed::*;
 use elasticache::testkit::Memcached;
 use elasticache::Status;

@@ -5,6 +5,7 @@ use std::ffi::{c_char, CString};
 use std::ptr;
 
 use elasticache::ffi::client::*;
+use elasticache::ffi::single::*;
 use elasticache::ffi::meta::*;
 use elasticache::ffi::options::*;
 use elasticache::testkit::Memcached;

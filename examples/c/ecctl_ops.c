@@ -200,8 +200,12 @@ int ecctl_op(const char *op, int argc, char **argv) {
             uint32_t node_status = 0;
             size_t entries = 0;
             elasticache_stats_node(s, i, &server, &node_status, &entries);
-            printf("%s%s\n", server, node_status == ELASTICACHE_STATUS_OK ? "" : " (failed)");
-            if (node_status != ELASTICACHE_STATUS_OK) rc = 2;
+            if (node_status == ELASTICACHE_STATUS_OK) {
+                printf("%s\n", server);
+            } else {
+                printf("%s (failed: %s)\n", server, elasticache_stats_error(s, i));
+                rc = 2;
+            }
             for (size_t j = 0; j < entries; j++) {
                 const char *name = NULL, *value = NULL;
                 elasticache_stats_entry(s, i, j, &name, &value);

@@ -41,6 +41,13 @@ pub struct Lease {
     pub protected: bool,
 }
 
+impl Default for Lease {
+    /// A miss without protection: what a lease reads as once moved out.
+    fn default() -> Lease {
+        Lease { state: LeaseState::Miss, item: None, stale: false, ttl: None, protected: false }
+    }
+}
+
 pub(super) fn check_ttl(name: &str, v: u32, zero_ok: bool) -> Result<()> {
     if (v == 0 && !zero_ok) || v > MAX_LEASE_TTL {
         return Err(Error::InvalidArgument(format!(

@@ -170,15 +170,6 @@ pub unsafe fn copy_out(
     }
 }
 
-/// Write `value` to `*out` (checked non-NULL beforehand by the caller).
-///
-/// # Safety
-/// `out` must be valid for one write.
-pub unsafe fn write_out<T>(out: *mut T, value: T) {
-    // SAFETY: forwarded contract.
-    unsafe { out.write(value) };
-}
-
 /// Read `n` server strings ("host:port", port 11211 when omitted) and their
 /// optional weights into specs. Errors name the offending entry; a weight of
 /// 0 is refused (weights start at 1). `n == 0` gives an empty list.
@@ -220,4 +211,43 @@ pub unsafe fn server_list(
             Ok(crate::ring::ServerSpec { host, port, weight })
         })
         .collect()
+}
+
+/// Borrow `n` keys (or values) given as parallel arrays of pointers and lengths.
+///
+/// # Safety
+/// `keys` and `key_lens` hold `n` entries (or are NULL with `n == 0`), each
+/// key readable for its length and valid for `'a`.
+pub unsafe fn key_list<'a>(
+    keys: *const *const u8,
+    key_lens: *const usize,
+    n: usize,
+) -> Result<Vec<&'a [u8]>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    non_null(keys, "keys")?;
+    non_null(key_lens, "key_lens")?;
+    if n > isize::MAX as usize / 16 {
+        return Err(Error::InvalidArgument(format!(
+            "{n} keys is not a plausible count"
+        )));
+    }
+    (0..n)
+        // SAFETY: both arrays hold n entries per contract; each key its length.
+        .map(|i| unsafe { bytes(*keys.add(i), *key_lens.add(i), "keys[i]") })
+        .collect()
+}
+
+/// Each key's status of a multi-key call into `statuses` (when not NULL).
+///
+/// # Safety
+/// `statuses` NULL or valid for `results.len()` writes.
+pub unsafe fn put_statuses<T>(results: &[Result<T, Error>], statuses: *mut u32) {
+    if !statuses.is_null() {
+        for (i, r) in results.iter().enumerate() {
+            // SAFETY: statuses holds results.len() entries per contract.
+            unsafe { statuses.add(i).write(Status::of(r) as u32) };
+        }
+    }
 }

@@ -4,7 +4,8 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use super::boundary::{c_str, call, call_infallible, non_null, write_out};
+use super::boundary::{c_str, call};
+use super::handle::{put, Handle, Out};
 use super::options::elasticache_options;
 use crate::cluster::discovery::Config;
 use crate::cluster::registry;
@@ -17,6 +18,10 @@ pub struct elasticache_config {
     config: Arc<Config>,
     // NUL-terminated copies, so accessors can hand out pointers that live as long as the config.
     strings: Vec<(CString, CString)>,
+}
+
+impl Handle for elasticache_config {
+    const NAME: &'static str = "config";
 }
 
 impl elasticache_config {
@@ -56,15 +61,17 @@ pub unsafe extern "C" fn elasticache_discover(
     out: *mut *mut elasticache_config,
 ) -> u32 {
     call(|| {
-        non_null(out, "out")?;
-        // SAFETY: caller's contract.
-        let endpoint = unsafe { c_str(endpoint, "endpoint")? };
-        // SAFETY: caller's contract.
-        let opts = unsafe { elasticache_options::or_default(options) };
+        // SAFETY (this block): the caller's contract.
+        let (out, endpoint, opts) = unsafe {
+            let out = Out::new(out)?;
+            (
+                out,
+                c_str(endpoint, "endpoint")?,
+                elasticache_options::or_default(options),
+            )
+        };
         let config = registry::get_or_discover(endpoint, &opts.discovery_options())?;
-        let boxed = Box::new(elasticache_config::new(config)?);
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, Box::into_raw(boxed)) };
+        out.give(elasticache_config::new(config)?);
         Ok(())
     })
 }
@@ -84,15 +91,18 @@ pub unsafe extern "C" fn elasticache_refresh(
     out: *mut *mut elasticache_config,
 ) -> u32 {
     call(|| {
-        // SAFETY: caller's contract.
-        let endpoint = unsafe { c_str(endpoint, "endpoint")? };
-        // SAFETY: caller's contract.
-        let opts = unsafe { elasticache_options::or_default(options) };
+        // SAFETY (this block): the caller's contract.
+        let (endpoint, opts) = unsafe {
+            (
+                c_str(endpoint, "endpoint")?,
+                elasticache_options::or_default(options),
+            )
+        };
         let config = registry::refresh(endpoint, &opts.discovery_options())?;
-        if !out.is_null() {
-            let boxed = Box::new(elasticache_config::new(config)?);
-            // SAFETY: checked non-NULL.
-            unsafe { write_out(out, Box::into_raw(boxed)) };
+        // `out` is optional here: NULL means the caller wants only the refresh.
+        // SAFETY: caller's contract.
+        if let Ok(out) = unsafe { Out::new(out) } {
+            out.give(elasticache_config::new(config)?);
         }
         Ok(())
     })
@@ -106,9 +116,7 @@ pub unsafe extern "C" fn elasticache_refresh(
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_config_version(config: *const elasticache_config) -> u64 {
     // SAFETY: caller's contract.
-    call_infallible(0, || {
-        unsafe { config.as_ref() }.map_or(0, |c| c.config.version)
-    })
+    unsafe { Handle::read(config, 0, |c| c.config.version) }
 }
 
 /// Whether the endpoint is an ElastiCache Serverless cache (the `serverless`
@@ -122,9 +130,7 @@ pub unsafe extern "C" fn elasticache_config_is_serverless(
     config: *const elasticache_config,
 ) -> bool {
     // SAFETY: caller's contract.
-    call_infallible(false, || {
-        unsafe { config.as_ref() }.is_some_and(|c| c.config.serverless)
-    })
+    unsafe { Handle::read(config, false, |c| c.config.serverless) }
 }
 
 /// The number of nodes. Returns 0 for NULL.
@@ -134,9 +140,7 @@ pub unsafe extern "C" fn elasticache_config_is_serverless(
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_config_node_count(config: *const elasticache_config) -> usize {
     // SAFETY: caller's contract.
-    call_infallible(0, || {
-        unsafe { config.as_ref() }.map_or(0, |c| c.config.nodes.len())
-    })
+    unsafe { Handle::read(config, 0, |c| c.config.nodes.len()) }
 }
 
 /// Node `index` (0-based, in the endpoint's order): its host name, its IP (an
@@ -156,25 +160,18 @@ pub unsafe extern "C" fn elasticache_config_node(
 ) -> u32 {
     call(|| {
         // SAFETY: caller's contract.
-        let c = unsafe { config.as_ref() }
-            .ok_or_else(|| Error::InvalidArgument("config is NULL".into()))?;
+        let c = unsafe { elasticache_config::try_ref(config)? };
         let (Some(node), Some((h, i))) = (c.config.nodes.get(index), c.strings.get(index)) else {
             return Err(Error::InvalidArgument(format!(
                 "node index {index} is out of range (the config has {} nodes)",
                 c.config.nodes.len()
             )));
         };
-        // SAFETY: each pointer checked for NULL; valid per contract.
+        // SAFETY (this block): outputs NULL or valid per the caller's contract.
         unsafe {
-            if !host.is_null() {
-                write_out(host, h.as_ptr());
-            }
-            if !ip.is_null() {
-                write_out(ip, i.as_ptr());
-            }
-            if !port.is_null() {
-                write_out(port, node.port);
-            }
+            put(host, h.as_ptr());
+            put(ip, i.as_ptr());
+            put(port, node.port);
         }
         Ok(())
     })
@@ -186,10 +183,6 @@ pub unsafe extern "C" fn elasticache_config_node(
 /// `config` must be NULL or come from this library, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_config_free(config: *mut elasticache_config) {
-    call_infallible((), || {
-        if !config.is_null() {
-            // SAFETY: from Box::into_raw in this module.
-            drop(unsafe { Box::from_raw(config) });
-        }
-    })
+    // SAFETY: caller's contract.
+    unsafe { elasticache_config::free(config) }
 }

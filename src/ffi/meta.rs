@@ -3,10 +3,11 @@
 //! result's accessors. Binary keys need no function of their
 //! own: the `binary_keys` option makes every key-taking call accept them.
 
-use super::boundary::{bytes, call, call_infallible, non_null, write_out};
-use super::client::{elasticache_client, key_list, write_statuses};
+use super::boundary::{bytes, call, key_list, non_null, put_statuses};
+use super::client::{client_ref, elasticache_client};
+use super::handle::{Handle, Out};
 use crate::client::Lease;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::protocol::meta::LeaseState;
 
 /// What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
@@ -47,11 +48,8 @@ impl From<LeaseState> for elasticache_lease_state {
 #[allow(non_camel_case_types)]
 pub struct elasticache_lease(Lease);
 
-unsafe fn client_ref<'a>(p: *const elasticache_client) -> Result<&'a crate::client::Client> {
-    // SAFETY: caller's contract: NULL or a live client.
-    unsafe { p.as_ref() }
-        .map(|c| &c.0)
-        .ok_or_else(|| Error::InvalidArgument("client is NULL".into()))
+impl Handle for elasticache_lease {
+    const NAME: &'static str = "lease";
 }
 
 /// Read `key` and take a lease when it is missing or when its remaining TTL
@@ -75,12 +73,19 @@ pub unsafe extern "C" fn elasticache_get_or_lease(
     out: *mut *mut elasticache_lease,
 ) -> u32 {
     call(|| {
-        non_null(out, "out")?;
-        // SAFETY: caller's contract.
-        let (c, key) = unsafe { (client_ref(client)?, bytes(key, key_len, "key")?) };
-        let lease = c.get_or_lease(key, lease_ttl, recache_before)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, Box::into_raw(Box::new(elasticache_lease(lease)))) };
+        // SAFETY (this block): the caller's contract.
+        let (out, c, key) = unsafe {
+            (
+                Out::new(out)?,
+                client_ref(client)?,
+                bytes(key, key_len, "key")?,
+            )
+        };
+        out.give(elasticache_lease(c.get_or_lease(
+            key,
+            lease_ttl,
+            recache_before,
+        )?));
         Ok(())
     })
 }
@@ -116,26 +121,16 @@ pub unsafe extern "C" fn elasticache_get_or_lease_multi(
         let (c, keys) = unsafe { (client_ref(client)?, key_list(keys, key_lens, n)?) };
         let mut results = c.get_or_lease_multi(&keys, lease_ttl, recache_before);
         for (i, r) in results.iter_mut().enumerate() {
-            let p = match r {
-                Ok(l) => {
-                    let lease = std::mem::replace(
-                        l,
-                        Lease {
-                            state: LeaseState::Miss,
-                            item: None,
-                            stale: false,
-                            ttl: None,
-                            protected: false,
-                        },
-                    );
-                    Box::into_raw(Box::new(elasticache_lease(lease)))
-                }
-                Err(_) => std::ptr::null_mut(),
-            };
+            // The lease moves to the caller; the result keeps only its status.
+            let p = r.as_mut().map_or(std::ptr::null_mut(), |l| {
+                elasticache_lease(std::mem::take(l)).into_raw()
+            });
             // SAFETY: `leases` holds n entries per contract.
             unsafe { leases.add(i).write(p) };
         }
-        write_statuses(&results, statuses)
+        // SAFETY: `statuses` NULL or n entries per the caller's contract.
+        unsafe { put_statuses(&results, statuses) };
+        Error::first_of(&results)
     })
 }
 
@@ -153,22 +148,18 @@ pub unsafe extern "C" fn elasticache_invalidate(
     key_len: usize,
     ttl: u32,
 ) -> u32 {
-    call(|| {
-        // SAFETY: caller's contract.
-        let (c, key) = unsafe { (client_ref(client)?, bytes(key, key_len, "key")?) };
-        c.invalidate(key, ttl)
-    })
+    // SAFETY: caller's contract.
+    call(|| unsafe { client_ref(client)?.invalidate(bytes(key, key_len, "key")?, ttl) })
 }
 
-fn with_lease<T: Copy>(
+/// An accessor's body over the lease inside the handle.
+unsafe fn with_lease<T>(
     lease: *const elasticache_lease,
     default: T,
     f: impl FnOnce(&Lease) -> T,
 ) -> T {
-    // SAFETY (callers): `lease` is NULL or live, per each accessor's contract.
-    call_infallible(default, || {
-        unsafe { lease.as_ref() }.map_or(default, |l| f(&l.0))
-    })
+    // SAFETY: `lease` is NULL or live, per each accessor's contract.
+    unsafe { Handle::read(lease, default, |l| f(&l.0)) }
 }
 
 /// The lease's state (MISS for NULL).
@@ -179,7 +170,8 @@ fn with_lease<T: Copy>(
 pub unsafe extern "C" fn elasticache_lease_get_state(
     lease: *const elasticache_lease,
 ) -> elasticache_lease_state {
-    with_lease(lease, elasticache_lease_state::Miss, |l| l.state.into())
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, elasticache_lease_state::Miss, |l| l.state.into()) }
 }
 
 /// Whether the lease carries a value (HIT, REFRESH, STALE).
@@ -188,7 +180,8 @@ pub unsafe extern "C" fn elasticache_lease_get_state(
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_has_value(lease: *const elasticache_lease) -> bool {
-    with_lease(lease, false, |l| l.item.is_some())
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, false, |l| l.item.is_some()) }
 }
 
 /// The value's bytes (valid until `elasticache_lease_free`; NULL without a value).
@@ -197,11 +190,14 @@ pub unsafe extern "C" fn elasticache_lease_has_value(lease: *const elasticache_l
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_data(lease: *const elasticache_lease) -> *const u8 {
-    with_lease(lease, std::ptr::null(), |l| {
-        l.item
-            .as_ref()
-            .map_or(std::ptr::null(), |i| i.value.as_ptr())
-    })
+    // SAFETY: caller's contract.
+    unsafe {
+        with_lease(lease, std::ptr::null(), |l| {
+            l.item
+                .as_ref()
+                .map_or(std::ptr::null(), |i| i.value.as_ptr())
+        })
+    }
 }
 
 /// The value's length (0 without a value).
@@ -210,7 +206,8 @@ pub unsafe extern "C" fn elasticache_lease_data(lease: *const elasticache_lease)
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_len(lease: *const elasticache_lease) -> usize {
-    with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.value.len()))
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.value.len())) }
 }
 
 /// The value's flags (0 without a value).
@@ -219,7 +216,8 @@ pub unsafe extern "C" fn elasticache_lease_len(lease: *const elasticache_lease) 
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_flags(lease: *const elasticache_lease) -> u32 {
-    with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.flags))
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.flags)) }
 }
 
 /// The value's cas id (0 without a value, or on a node without the meta protocol).
@@ -228,7 +226,8 @@ pub unsafe extern "C" fn elasticache_lease_flags(lease: *const elasticache_lease
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_cas(lease: *const elasticache_lease) -> u64 {
-    with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.cas))
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, 0, |l| l.item.as_ref().map_or(0, |i| i.cas)) }
 }
 
 /// Whether the value was invalidated (`elasticache_invalidate`).
@@ -237,7 +236,8 @@ pub unsafe extern "C" fn elasticache_lease_cas(lease: *const elasticache_lease) 
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_stale(lease: *const elasticache_lease) -> bool {
-    with_lease(lease, false, |l| l.stale)
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, false, |l| l.stale) }
 }
 
 /// False when the node has no meta protocol and this was a plain get (then
@@ -247,7 +247,8 @@ pub unsafe extern "C" fn elasticache_lease_stale(lease: *const elasticache_lease
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_protected(lease: *const elasticache_lease) -> bool {
-    with_lease(lease, false, |l| l.protected)
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, false, |l| l.protected) }
 }
 
 /// The item's remaining TTL in seconds: -1 for none, -2 when unknown (NULL,
@@ -257,7 +258,8 @@ pub unsafe extern "C" fn elasticache_lease_protected(lease: *const elasticache_l
 /// `lease` NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_ttl(lease: *const elasticache_lease) -> i64 {
-    with_lease(lease, -2, |l| l.ttl.unwrap_or(-2))
+    // SAFETY: caller's contract.
+    unsafe { with_lease(lease, -2, |l| l.ttl.unwrap_or(-2)) }
 }
 
 /// Free a lease answer. NULL is accepted and ignored.
@@ -266,10 +268,6 @@ pub unsafe extern "C" fn elasticache_lease_ttl(lease: *const elasticache_lease) 
 /// `lease` NULL or from `elasticache_get_or_lease(_multi)`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_lease_free(lease: *mut elasticache_lease) {
-    call_infallible((), || {
-        if !lease.is_null() {
-            // SAFETY: from Box::into_raw in elasticache_get_or_lease.
-            drop(unsafe { Box::from_raw(lease) });
-        }
-    })
+    // SAFETY: caller's contract.
+    unsafe { elasticache_lease::free(lease) }
 }

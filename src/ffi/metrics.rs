@@ -2,8 +2,10 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{call, call_infallible, non_null, write_out};
-use super::client::elasticache_client;
+use super::boundary::{call, non_null};
+use super::client::{client_ref, elasticache_client};
+use super::handle::{put, Handle, Out};
+use super::multi::cstring_lossy;
 use crate::error::Error;
 use crate::metrics::{NodeSnapshot, NodeState, BUCKETS, BUCKET_BOUNDS_US};
 
@@ -46,9 +48,8 @@ pub struct elasticache_node_metrics {
     pub p99_us: u64,
 }
 
-unsafe fn metrics_ref<'a>(m: *const elasticache_metrics) -> Result<&'a elasticache_metrics, Error> {
-    // SAFETY: caller's contract: NULL or live.
-    unsafe { m.as_ref() }.ok_or_else(|| Error::InvalidArgument("metrics is NULL".into()))
+impl Handle for elasticache_metrics {
+    const NAME: &'static str = "metrics";
 }
 
 /// Take a snapshot of the client's per-node counters. `*out` receives a
@@ -62,22 +63,14 @@ pub unsafe extern "C" fn elasticache_client_metrics(
     out: *mut *mut elasticache_metrics,
 ) -> u32 {
     call(|| {
-        non_null(out, "out")?;
-        // SAFETY: caller's contract.
-        let c = unsafe { client.as_ref() }
-            .ok_or_else(|| Error::InvalidArgument("client is NULL".into()))?;
-        let nodes =
-            c.0.node_metrics()?
-                .into_iter()
-                .map(|s| {
-                    (
-                        CString::new(s.node.replace('\0', "")).unwrap_or_default(),
-                        s,
-                    )
-                })
-                .collect();
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, Box::into_raw(Box::new(elasticache_metrics { nodes }))) };
+        // SAFETY (this block): the caller's contract.
+        let (out, c) = unsafe { (Out::new(out)?, client_ref(client)?) };
+        let nodes = c
+            .node_metrics()?
+            .into_iter()
+            .map(|s| (cstring_lossy(&s.node), s))
+            .collect();
+        out.give(elasticache_metrics { nodes });
         Ok(())
     })
 }
@@ -91,9 +84,7 @@ pub unsafe extern "C" fn elasticache_metrics_node_count(
     metrics: *const elasticache_metrics,
 ) -> usize {
     // SAFETY: caller's contract.
-    call_infallible(0, || {
-        unsafe { metrics.as_ref() }.map_or(0, |m| m.nodes.len())
-    })
+    unsafe { Handle::read(metrics, 0, |m| m.nodes.len()) }
 }
 
 /// Node `i`'s counters into `*out`. INVALID_ARGUMENT for an index out of range.
@@ -109,7 +100,7 @@ pub unsafe extern "C" fn elasticache_metrics_node(
     call(|| {
         non_null(out, "out")?;
         // SAFETY: caller's contract.
-        let m = unsafe { metrics_ref(metrics)? };
+        let m = unsafe { elasticache_metrics::try_ref(metrics)? };
         let (label, s) = m
             .nodes
             .get(i)
@@ -129,7 +120,7 @@ pub unsafe extern "C" fn elasticache_metrics_node(
             p99_us: s.quantile_us(0.99).unwrap_or(0),
         };
         // SAFETY: checked non-NULL.
-        unsafe { write_out(out, v) };
+        unsafe { out.write(v) };
         Ok(())
     })
 }
@@ -156,7 +147,7 @@ pub unsafe extern "C" fn elasticache_metrics_bucket(
 ) -> u32 {
     call(|| {
         // SAFETY: caller's contract.
-        let m = unsafe { metrics_ref(metrics)? };
+        let m = unsafe { elasticache_metrics::try_ref(metrics)? };
         let (_, s) = m
             .nodes
             .get(i)
@@ -165,17 +156,13 @@ pub unsafe extern "C" fn elasticache_metrics_bucket(
             .buckets
             .get(b)
             .ok_or_else(|| Error::InvalidArgument(format!("bucket index {b} is out of range")))?;
-        // SAFETY: outputs checked for NULL.
+        // SAFETY (this block): outputs NULL or valid per the caller's contract.
         unsafe {
-            if !upper_us.is_null() {
-                write_out(
-                    upper_us,
-                    BUCKET_BOUNDS_US.get(b).copied().unwrap_or(u64::MAX),
-                );
-            }
-            if !count.is_null() {
-                write_out(count, n);
-            }
+            put(
+                upper_us,
+                BUCKET_BOUNDS_US.get(b).copied().unwrap_or(u64::MAX),
+            );
+            put(count, n);
         }
         Ok(())
     })
@@ -187,10 +174,6 @@ pub unsafe extern "C" fn elasticache_metrics_bucket(
 /// `metrics` NULL or from `elasticache_client_metrics`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_metrics_free(metrics: *mut elasticache_metrics) {
-    call_infallible((), || {
-        if !metrics.is_null() {
-            // SAFETY: from Box::into_raw.
-            drop(unsafe { Box::from_raw(metrics) });
-        }
-    })
+    // SAFETY: caller's contract.
+    unsafe { elasticache_metrics::free(metrics) }
 }

@@ -1,6 +1,8 @@
-//! The C ABI. Each submodule is one C type; `boundary` holds the panic
-//! boundary, the per-thread last error and the argument checks. No logic
-//! lives here: functions convert and check arguments, then call the core.
+//! The C ABI. Each submodule is one C type or one family of calls;
+//! `boundary` holds the panic boundary, the per-thread last error and the
+//! argument checks, `handle` the ownership of the objects handed to C. No
+//! logic lives here: functions convert and check arguments, then call the
+//! core (which also decides a multi-key call's own status).
 //!
 //! Conventions every function follows: it returns a status code
 //! (`elasticache_status`, 0 = OK); on failure a message is available from
@@ -8,8 +10,19 @@
 //! outputs are written only on success; NULL pointers and bad lengths give
 //! `ELASTICACHE_STATUS_INVALID_ARGUMENT`; every `_free` accepts NULL.
 
+// In the header's order (cbindgen emits the items module by module; the
+// blank lines keep rustfmt from sorting them): the client and its calls first.
 pub mod boundary;
+pub(crate) mod handle;
+
 pub mod client;
+
+pub mod single;
+
+pub mod multi;
+
+pub mod stats;
+
 pub mod config;
 pub mod events;
 pub mod meta;

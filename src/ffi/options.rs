@@ -2,13 +2,18 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{c_str, call, call_infallible, non_null, write_out};
+use super::boundary::{c_str, call};
+use super::handle::{Handle, Out};
 use crate::options::Options;
 
 /// A set of options, each settable by name (see `elasticache_options_set`).
 /// Not thread-safe to modify; once built it is only read, and may be shared.
 #[allow(non_camel_case_types)]
 pub struct elasticache_options(pub(crate) Options);
+
+impl Handle for elasticache_options {
+    const NAME: &'static str = "opts";
+}
 
 impl elasticache_options {
     /// The options behind a possibly-NULL pointer (NULL = defaults).
@@ -32,10 +37,8 @@ impl elasticache_options {
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_options) -> u32 {
     call(|| {
-        non_null(out, "out")?;
-        let boxed = Box::new(elasticache_options(Options::default()));
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, Box::into_raw(boxed)) };
+        // SAFETY: caller's contract.
+        unsafe { Out::new(out)? }.give(elasticache_options(Options::default()));
         Ok(())
     })
 }
@@ -79,11 +82,15 @@ pub unsafe extern "C" fn elasticache_options_set(
     value: *const c_char,
 ) -> u32 {
     call(|| {
-        non_null(opts, "opts")?;
-        // SAFETY: caller's contract.
-        let (name, value) = unsafe { (c_str(name, "name")?, c_str(value, "value")?) };
-        // SAFETY: checked non-NULL; the caller does not share it while modifying.
-        unsafe { &mut *opts }.0.set(name, value)
+        // SAFETY (this block): the caller's contract (not shared while modified).
+        let (opts, name, value) = unsafe {
+            (
+                elasticache_options::try_mut(opts)?,
+                c_str(name, "name")?,
+                c_str(value, "value")?,
+            )
+        };
+        opts.0.set(name, value)
     })
 }
 
@@ -93,10 +100,6 @@ pub unsafe extern "C" fn elasticache_options_set(
 /// `opts` must be NULL or come from `elasticache_options_new`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_options_free(opts: *mut elasticache_options) {
-    call_infallible((), || {
-        if !opts.is_null() {
-            // SAFETY: from Box::into_raw in elasticache_options_new.
-            drop(unsafe { Box::from_raw(opts) });
-        }
-    })
+    // SAFETY: caller's contract.
+    unsafe { elasticache_options::free(opts) }
 }

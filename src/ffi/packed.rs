@@ -17,8 +17,9 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{bytes, call, call_infallible, non_null, write_out};
+use super::boundary::{bytes, call, call_infallible, non_null, put_statuses};
 use super::client::{client_ref, elasticache_client};
+use super::multi::cstring_lossy;
 use crate::client::MultiGet;
 use crate::error::{Error, Result, Status};
 use crate::protocol::StoreCommand;
@@ -180,11 +181,7 @@ fn pack(m: MultiGet) -> Packed {
     // "<len>s" per hit: at most 20 digits and the letter.
     let mut buf = Vec::with_capacity(2 * n + vlen + 4 * hits + 8 * hits);
     buf.extend(m.entries.iter().map(|e| matches!(e, Ok(Some(_))) as u8));
-    buf.extend(m.entries.iter().map(|e| match e {
-        Ok(Some(_)) => Status::Ok as u8,
-        Ok(None) => Status::NotFound as u8,
-        Err(e) => e.status() as u8,
-    }));
+    buf.extend(m.entries.iter().map(|e| Status::of_read(e) as u8));
     let values_offset = buf.len();
     for s in m.entries.iter().flatten().flatten() {
         buf.extend_from_slice(m.value(s));
@@ -201,11 +198,7 @@ fn pack(m: MultiGet) -> Packed {
     let messages = if errors > 0 {
         m.entries
             .iter()
-            .map(|e| {
-                e.as_ref()
-                    .err()
-                    .map(|e| CString::new(e.to_string().replace('\0', "\\0")).unwrap_or_default())
-            })
+            .map(|e| e.as_ref().err().map(|e| cstring_lossy(&e.to_string())))
             .collect()
     } else {
         Vec::new()
@@ -281,7 +274,7 @@ pub unsafe extern "C" fn elasticache_get_multi_packed(
         };
         let packed = Box::new(pack(c.get_multi_arena(&keys, false)));
         // SAFETY: checked non-NULL; the view is the first field of a repr(C) struct.
-        unsafe { write_out(out, Box::into_raw(packed).cast::<elasticache_packed>()) };
+        unsafe { out.write(Box::into_raw(packed).cast::<elasticache_packed>()) };
         Ok(())
     })
 }
@@ -317,25 +310,6 @@ pub unsafe extern "C" fn elasticache_packed_free(packed: *mut elasticache_packed
             drop(unsafe { Box::from_raw(packed.cast::<Packed>()) });
         }
     })
-}
-
-/// Per-key statuses into `statuses` (when not NULL) and the call's status:
-/// OK, or the first failing key's.
-fn finish(results: &[Result<()>], statuses: *mut u32) -> Result<()> {
-    if !statuses.is_null() {
-        for (i, r) in results.iter().enumerate() {
-            let st = match r {
-                Ok(()) => Status::Ok as u32,
-                Err(e) => e.status() as u32,
-            };
-            // SAFETY: statuses holds results.len() entries per contract.
-            unsafe { statuses.add(i).write(st) };
-        }
-    }
-    match results.iter().find_map(|r| r.as_ref().err()) {
-        Some(e) => Err(e.clone()),
-        None => Ok(()),
-    }
 }
 
 /// Store `n` items with one write per node, as `elasticache_set_multi`
@@ -405,12 +379,10 @@ pub unsafe extern "C" fn elasticache_set_multi_packed(
                 "value_lens add up to {at}, not values_len ({values_len})"
             )));
         }
-        let cmd = if add {
-            StoreCommand::Add
-        } else {
-            StoreCommand::Set
-        };
-        finish(&c.store_multi(cmd, &items), statuses)
+        let results = c.store_multi(StoreCommand::set_or_add(add), &items);
+        // SAFETY: `statuses` NULL or n entries per the caller's contract.
+        unsafe { put_statuses(&results, statuses) };
+        Error::first_of(&results)
     })
 }
 
@@ -441,7 +413,10 @@ pub unsafe extern "C" fn elasticache_delete_multi_packed(
                 keys_in(prefix, prefix_len, keys, keys_len, n, &mut joined)?,
             )
         };
-        finish(&c.delete_multi(&keys), statuses)
+        let results = c.delete_multi(&keys);
+        // SAFETY: `statuses` NULL or n entries per the caller's contract.
+        unsafe { put_statuses(&results, statuses) };
+        Error::first_of(&results)
     })
 }
 

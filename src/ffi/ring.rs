@@ -3,7 +3,8 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{bytes, call, call_infallible, non_null, server_list, write_out};
+use super::boundary::{bytes, call, non_null, server_list};
+use super::handle::{Handle, Out};
 use super::options::elasticache_options;
 use crate::error::Error;
 use crate::net::addr::join_host_port;
@@ -17,6 +18,10 @@ pub struct elasticache_ring {
     ring: Ring,
     // "host:port" of each server, NUL-terminated, alive as long as the ring.
     names: Vec<CString>,
+}
+
+impl Handle for elasticache_ring {
+    const NAME: &'static str = "ring";
 }
 
 /// Build a ring over `n` servers, each a NUL-terminated "host:port" string
@@ -44,11 +49,15 @@ pub unsafe extern "C" fn elasticache_ring_new(
     out: *mut *mut elasticache_ring,
 ) -> u32 {
     call(|| {
-        non_null(out, "out")?;
-        // SAFETY: caller's contract.
-        let opts = unsafe { elasticache_options::or_default(opts) };
-        // SAFETY: caller's contract.
-        let specs = unsafe { server_list(servers, n, weights)? };
+        // SAFETY (this block): the caller's contract.
+        let (out, opts, specs) = unsafe {
+            let out = Out::new(out)?;
+            (
+                out,
+                elasticache_options::or_default(opts),
+                server_list(servers, n, weights)?,
+            )
+        };
         let names = specs
             .iter()
             .map(|s| {
@@ -57,9 +66,7 @@ pub unsafe extern "C" fn elasticache_ring_new(
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let ring = Ring::new(&specs, opts.distribution, opts.hash);
-        let boxed = Box::new(elasticache_ring { ring, names });
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, Box::into_raw(boxed)) };
+        out.give(elasticache_ring { ring, names });
         Ok(())
     })
 }
@@ -82,15 +89,14 @@ pub unsafe extern "C" fn elasticache_ring_lookup(
     call(|| {
         non_null(index, "index")?;
         // SAFETY: caller's contract.
-        let r = unsafe { ring.as_ref() }
-            .ok_or_else(|| Error::InvalidArgument("ring is NULL".into()))?;
+        let r = unsafe { elasticache_ring::try_ref(ring)? };
         // SAFETY: caller's contract.
         let key = unsafe { bytes(key, key_len, "key")? };
         let i = r.ring.owner(key).ok_or_else(|| Error::NoServers {
             detail: "the ring has no server".into(),
         })?;
         // SAFETY: checked non-NULL.
-        unsafe { write_out(index, i) };
+        unsafe { index.write(i) };
         Ok(())
     })
 }
@@ -110,8 +116,7 @@ pub unsafe extern "C" fn elasticache_ring_server(
     call(|| {
         non_null(host_port, "host_port")?;
         // SAFETY: caller's contract.
-        let r = unsafe { ring.as_ref() }
-            .ok_or_else(|| Error::InvalidArgument("ring is NULL".into()))?;
+        let r = unsafe { elasticache_ring::try_ref(ring)? };
         let name = r.names.get(index).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "server index {index} is out of range (the ring has {} servers)",
@@ -119,7 +124,7 @@ pub unsafe extern "C" fn elasticache_ring_server(
             ))
         })?;
         // SAFETY: checked non-NULL.
-        unsafe { write_out(host_port, name.as_ptr()) };
+        unsafe { host_port.write(name.as_ptr()) };
         Ok(())
     })
 }
@@ -131,7 +136,7 @@ pub unsafe extern "C" fn elasticache_ring_server(
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_ring_server_count(ring: *const elasticache_ring) -> usize {
     // SAFETY: caller's contract.
-    call_infallible(0, || unsafe { ring.as_ref() }.map_or(0, |r| r.names.len()))
+    unsafe { Handle::read(ring, 0, |r| r.names.len()) }
 }
 
 /// Free a ring. NULL is accepted and ignored.
@@ -140,10 +145,6 @@ pub unsafe extern "C" fn elasticache_ring_server_count(ring: *const elasticache_
 /// `ring` must be NULL or come from `elasticache_ring_new`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_ring_free(ring: *mut elasticache_ring) {
-    call_infallible((), || {
-        if !ring.is_null() {
-            // SAFETY: from Box::into_raw in elasticache_ring_new.
-            drop(unsafe { Box::from_raw(ring) });
-        }
-    })
+    // SAFETY: caller's contract.
+    unsafe { elasticache_ring::free(ring) }
 }

@@ -85,6 +85,15 @@ impl StoreCommand {
             StoreCommand::Cas => "cas",
         }
     }
+
+    /// The multi-key store's command: `add` (store only absent keys) or `set`.
+    pub fn set_or_add(add: bool) -> StoreCommand {
+        if add {
+            StoreCommand::Add
+        } else {
+            StoreCommand::Set
+        }
+    }
 }
 
 

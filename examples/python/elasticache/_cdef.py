@@ -96,6 +96,7 @@ uint32_t elasticache_client_versions(const elasticache_client *client, elasticac
 size_t elasticache_stats_node_count(const elasticache_stats *stats);
 uint32_t elasticache_stats_node(const elasticache_stats *stats, size_t i, const char **server,
                                 uint32_t *status, size_t *entries);
+const char *elasticache_stats_error(const elasticache_stats *stats, size_t i);
 uint32_t elasticache_stats_entry(const elasticache_stats *stats, size_t i, size_t j,
                                  const char **name, const char **value);
 void elasticache_stats_free(elasticache_stats *stats);

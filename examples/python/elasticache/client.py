@@ -1131,7 +1131,9 @@ class Client(LeaseMixin):
                 for j in range(entries[0]):
                     lib.elasticache_stats_entry(st, i, j, name, value)
                     pairs[ffi.string(name[0]).decode()] = ffi.string(value[0])
-                nodes.append((ffi.string(server[0]).decode(), status[0], pairs))
+                err = lib.elasticache_stats_error(st, i)
+                err = ffi.string(err).decode(errors="replace") if err != ffi.NULL else ""
+                nodes.append((ffi.string(server[0]).decode(), status[0], pairs, err))
             return nodes
         finally:
             lib.elasticache_stats_free(st)
@@ -1141,19 +1143,19 @@ class Client(LeaseMixin):
         SomeErrors when a server did not answer."""
         arg = NULL if not args else (args.encode() if isinstance(args, str) else args)
         nodes = self._per_node(lib.elasticache_client_stats, arg)
-        bad = [(s, p.get("error", b"").decode(errors="replace")) for s, st, p in nodes if st]
+        bad = [(s, e) for s, st, _, e in nodes if st]
         if bad:
             raise SomeErrors("get_stats: " + "; ".join(f"{s}: {e}" for s, e in bad))
         if not args:
             # libmemcached (so pylibmc) reports its fixed set, not all the server sends.
             return [(f"{s} ({i})".encode(), {k: v for k, v in p.items() if k in _LIBMEMCACHED_STATS})
-                    for i, (s, _, p) in enumerate(nodes)]
-        return [(f"{s} ({i})".encode(), p) for i, (s, _, p) in enumerate(nodes)]
+                    for i, (s, _, p, _) in enumerate(nodes)]
+        return [(f"{s} ({i})".encode(), p) for i, (s, _, p, _) in enumerate(nodes)]
 
     def server_versions(self):
         """{"host:port": version} (None for a server that did not answer)."""
         return {s: (p.get("version").decode() if not st else None)
-                for s, st, p in self._per_node(lib.elasticache_client_versions)}
+                for s, st, p, _ in self._per_node(lib.elasticache_client_versions)}
 
     def server_for_key(self, key):
         """The "host:port" of the server that owns `key` now."""
