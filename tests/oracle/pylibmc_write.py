@@ -12,29 +12,14 @@ import sys
 
 import pylibmc
 
+from oracle_batches import hex_keys, run, split_read
+
 
 def main():
-    args = sys.argv[1:]
-    reading = args[:1] == ["--read"]
-    if reading:
-        args = args[1:]
+    reading, args = split_read(sys.argv[1:])
     behaviors = json.loads(args[0])
-    servers = args[1:]
-    mc = pylibmc.Client(servers, binary=False, behaviors=behaviors)
-    keys = [bytes.fromhex(line.strip()) for line in sys.stdin if line.strip()]
-    if reading:
-        hits = 0
-        for i in range(0, len(keys), 500):
-            hits += len(mc.get_multi(keys[i : i + 500]))
-        print("read", len(keys), "hits", hits)
-        return
-    failed = []
-    for i in range(0, len(keys), 500):
-        failed += mc.set_multi({k: b"1" for k in keys[i : i + 500]})
-    if failed:
-        print("failed", len(failed), file=sys.stderr)
-        sys.exit(1)
-    print("written", len(keys))
+    mc = pylibmc.Client(args[1:], binary=False, behaviors=behaviors)
+    run(reading, hex_keys(sys.stdin), mc.get_multi, mc.set_multi)
 
 
 if __name__ == "__main__":

@@ -11,40 +11,25 @@ import sys
 
 from pymemcache.client.hash import HashClient
 
+from oracle_batches import hex_keys, run, split_read
+
+
+def text_or_bytes(raw):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
 
 def main():
-    args = sys.argv[1:]
-    reading = args[:1] == ["--read"]
-    if reading:
-        args = args[1:]
+    reading, args = split_read(sys.argv[1:])
     servers = []
     for s in args:
         host, port = s.rsplit(":", 1)
         servers.append((host, int(port)))
     client = HashClient(servers, allow_unicode_keys=True, default_noreply=False)
-    keys = []
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        raw = bytes.fromhex(line)
-        try:
-            keys.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            keys.append(raw)
-    if reading:
-        hits = 0
-        for i in range(0, len(keys), 500):
-            hits += len(client.get_many(keys[i : i + 500]))
-        print("read", len(keys), "hits", hits)
-        return
-    failed = []
-    for i in range(0, len(keys), 500):
-        failed += client.set_many({k: b"1" for k in keys[i : i + 500]}, noreply=False)
-    if failed:
-        print("failed", len(failed), failed[:5], file=sys.stderr)
-        sys.exit(1)
-    print("written", len(keys))
+    keys = [text_or_bytes(raw) for raw in hex_keys(sys.stdin)]
+    run(reading, keys, client.get_many, lambda batch: client.set_many(batch, noreply=False))
 
 
 if __name__ == "__main__":

@@ -27,24 +27,13 @@ LIB = os.environ.get("ELASTICACHE_LIBRARY") or os.path.join(ROOT, "target", "rel
 N = 200_000
 ROUNDS = 5
 
-CDEF = """
-typedef struct elasticache_client elasticache_client;
-typedef struct elasticache_value elasticache_value;
-typedef struct elasticache_options elasticache_options;
-uint32_t elasticache_client_new_servers(const char *const *servers, size_t n, const uint32_t *weights,
-                                        const elasticache_options *options, elasticache_client **out);
-void elasticache_client_free(elasticache_client *client);
-uint32_t elasticache_set(const elasticache_client *client, const char *key, size_t key_len,
-                         const char *value, size_t value_len, uint32_t flags, int64_t exptime);
-uint32_t elasticache_get_into(const elasticache_client *client, const char *key, size_t key_len,
-                              char *buf, size_t cap, size_t *len, uint32_t *flags, uint64_t *cas);
-uint32_t elasticache_get(const elasticache_client *client, const char *key, size_t key_len,
-                         elasticache_value **out);
-const char *elasticache_value_data(const elasticache_value *value);
-size_t elasticache_value_len(const elasticache_value *value);
-uint32_t elasticache_value_flags(const elasticache_value *value);
-void elasticache_value_free(elasticache_value *value);
-"""
+PKG = os.path.join(ROOT, "examples", "python")
+sys.path.insert(0, PKG)
+# The package's own declarations (elasticache/_cdef.py, checked against the
+# header by tests/test_native.py), read without importing the package.
+from _cffi_build import read_cdef  # noqa: E402
+
+CDEF = read_cdef()
 
 
 def best(fn, n=N):
@@ -77,6 +66,22 @@ def start_memcached():
     raise RuntimeError("memcached did not start")
 
 
+def get_into_loops(get_into, client, null, buf, pln, pfl, unpack):
+    """(noop, hit) for one binding: the same loop for each, so that only the
+    binding's cost differs."""
+
+    def noop(n):
+        for _ in range(n):
+            get_into(null, b"bench", 5, buf, 16384, pln, pfl, null)
+
+    def hit(n):
+        for _ in range(n):
+            if get_into(client, b"bench", 5, buf, 16384, pln, pfl, null) == 0:
+                unpack(buf, pln[0])
+
+    return noop, hit
+
+
 def bench_ctypes(addr):
     lib = ctypes.CDLL(LIB)
     P = ctypes.c_void_p
@@ -100,19 +105,9 @@ def bench_ctypes(addr):
     assert lib.elasticache_client_new_servers(servers, 1, None, None, ctypes.byref(client)) == 0
     assert lib.elasticache_set(client, b"bench", 5, b"x" * 100, 100, 0, 0) == 0
     buf = ctypes.create_string_buffer(16384)
-    ln, fl = ctypes.c_size_t(), ctypes.c_uint32()
-    pln, pfl = ctypes.byref(ln), ctypes.byref(fl)
-    get_into = lib.elasticache_get_into
-
-    def noop(n):
-        for _ in range(n):
-            get_into(None, b"bench", 5, buf, 16384, pln, pfl, None)
-
-    def hit(n):
-        for _ in range(n):
-            if get_into(client, b"bench", 5, buf, 16384, pln, pfl, None) == 0:
-                ctypes.string_at(buf, ln.value)
-
+    # One-element arrays: passed as pointers, read as pln[0] like cffi's.
+    pln, pfl = (ctypes.c_size_t * 1)(), (ctypes.c_uint32 * 1)()
+    noop, hit = get_into_loops(lib.elasticache_get_into, client, None, buf, pln, pfl, ctypes.string_at)
     val = P()
     pval = ctypes.byref(val)
 
@@ -133,17 +128,8 @@ def bench_cffi(lib, ffi, addr):
     assert lib.elasticache_set(client, b"bench", 5, b"x" * 100, 100, 0, 0) == 0
     buf = ffi.new("char[]", 16384)
     pln, pfl = ffi.new("size_t *"), ffi.new("uint32_t *")
-    get_into, NULL, unpack = lib.elasticache_get_into, ffi.NULL, ffi.unpack
-
-    def noop(n):
-        for _ in range(n):
-            get_into(NULL, b"bench", 5, buf, 16384, pln, pfl, NULL)
-
-    def hit(n):
-        for _ in range(n):
-            if get_into(client, b"bench", 5, buf, 16384, pln, pfl, NULL) == 0:
-                unpack(buf, pln[0])
-
+    unpack = ffi.unpack
+    noop, hit = get_into_loops(lib.elasticache_get_into, client, ffi.NULL, buf, pln, pfl, unpack)
     pval = ffi.new("elasticache_value **")
 
     def via_value(n):
@@ -170,11 +156,12 @@ def cffi_api(tmp):
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     libdir = os.path.dirname(LIB)
-    # The source repeats the cdef's prototypes (char* for the header's
-    # uint8_t*, the same ABI) so that Python bytes pass without casts.
+    # Compiled against the header as the wheel's module is (_cffi_build.py),
+    # with uint8_t spelled char as the declarations spell it.
     ffi.set_source(
         "_ec_bench_api",
-        "#include <stdint.h>\n#include <stddef.h>\n" + CDEF,
+        '#include <stdint.h>\n#define uint8_t char\n#include "elasticache.h"\n#undef uint8_t\n',
+        include_dirs=[os.path.join(ROOT, "include")],
         library_dirs=[libdir],
         libraries=["elasticache"],
         extra_link_args=["-Wl,-rpath," + libdir],
@@ -211,7 +198,6 @@ def main():
 
 def client_level():
     """elasticache.Client against pylibmc.Client, whole Python calls."""
-    sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
     import elasticache
     import pylibmc
 

@@ -594,6 +594,11 @@ class Client(LeaseMixin):
         rc = fn(self._h, key, len(key), data, len(data), flags, time)
         if rc == 0:
             return True
+        return self._not_stored(rc, name, key)
+
+    def _not_stored(self, rc, name, key):
+        """A store's answer for a nonzero status: False when memcached
+        declined it (or for an empty key), else the failure's."""
         if rc == n.NOT_STORED or rc == n.EXISTS or rc == n.NOT_FOUND or not key:
             return False
         return self._failed(rc, f"{name}({key!r})", False)
@@ -618,9 +623,7 @@ class Client(LeaseMixin):
         rc = _set(self._h, k, len(k), data, len(data), flags, time)
         if rc == 0:
             return True
-        if rc == n.NOT_STORED or rc == n.EXISTS or rc == n.NOT_FOUND or not k:
-            return False
-        return self._failed(rc, f"set({k!r})", False)
+        return self._not_stored(rc, "set", k)
 
     def add(self, key, val, time=0, min_compress_len=0, compress_level=-1):
         """Store if `key` is absent: True, False when it exists."""

@@ -94,13 +94,46 @@ def _shared_client(endpoint, behaviors, ignore_cluster_errors, tls=None, ignore_
         return client
 
 
-class ElastiCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
-    """Cache backend for an ElastiCache memcached cluster with auto-discovery."""
+class _Backend(LeasedMethods, AsyncMethods, BaseMemcachedCache):
+    """What both backends share: the lease OPTIONS, the library, and the
+    methods that differ from Django's BaseMemcachedCache."""
 
     def __init__(self, server, params):
         params, self._leases = take_lease_options(params)
         super().__init__(server, params, library=elasticache,
                          value_not_found_exception=elasticache.NotFound)
+        self._configure(params)
+
+    def _configure(self, params):
+        """A backend's own settings, read from `params` without the lease OPTIONS."""
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        try:
+            super().set(key, value, timeout, version)
+        except elasticache.TooBig:
+            # The library refuses oversized values before sending them; drop
+            # the old value as memcached does, so that a failed set never
+            # leaves a stale one behind (Django's cache_db sessions and test
+            # suite rely on it).
+            self._cache.delete(self.make_and_validate_key(key, version=version))
+            raise
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        key = self.make_and_validate_key(key, version=version)
+        if timeout == 0:
+            return self._cache.delete(key)
+        return self._cache.touch(key, self.get_backend_timeout(timeout))
+
+    def close(self, **kwargs):
+        # Django calls this after every request: connections are pooled by
+        # the library and stay open.
+        pass
+
+
+class ElastiCache(_Backend):
+    """Cache backend for an ElastiCache memcached cluster with auto-discovery."""
+
+    def _configure(self, params):
         servers = [s.strip() for s in self._servers if s and s.strip()]
         if len(servers) != 1:
             raise InvalidCacheBackendError(
@@ -146,57 +179,13 @@ class ElastiCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
         return _shared_client(self._endpoint, self._behaviors, self._ignore_cluster_errors, self._tls,
                               self._ignore_exc, self._options)
 
-    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            super().set(key, value, timeout, version)
-        except elasticache.TooBig:
-            # The library refuses oversized values before sending them; drop
-            # the old value as memcached does, so that a failed set never
-            # leaves a stale one behind (Django's cache_db sessions rely on it).
-            self._cache.delete(self.make_and_validate_key(key, version=version))
-            raise
 
-    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
-        key = self.make_and_validate_key(key, version=version)
-        if timeout == 0:
-            return self._cache.delete(key)
-        return self._cache.touch(key, self.get_backend_timeout(timeout))
-
-    def close(self, **kwargs):
-        # Django calls this after every request: connections are pooled by
-        # the library and stay open.
-        pass
-
-
-class PyLibMCCache(LeasedMethods, AsyncMethods, BaseMemcachedCache):
+class PyLibMCCache(_Backend):
     """Django's PyLibMCCache on elasticache: a fixed server list in LOCATION and
     OPTIONS passed to `elasticache.Client` as keyword arguments, exactly as
     Django passes them to pylibmc (change only the BACKEND path), but for the
     lease OPTIONS (django_leases.py)."""
 
-    def __init__(self, server, params):
-        params, self._leases = take_lease_options(params)
-        super().__init__(server, params, library=elasticache,
-                         value_not_found_exception=elasticache.NotFound)
-
     @property
     def client_servers(self):
         return [s.removeprefix("unix:") if hasattr(s, "removeprefix") else s for s in self._servers]
-
-    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            super().set(key, value, timeout, version)
-        except elasticache.TooBig:
-            # As ElastiCache.set: memcached drops the old value of a refused
-            # set, and Django's test suite expects it.
-            self._cache.delete(self.make_and_validate_key(key, version=version))
-            raise
-
-    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
-        key = self.make_and_validate_key(key, version=version)
-        if timeout == 0:
-            return self._cache.delete(key)
-        return self._cache.touch(key, self.get_backend_timeout(timeout))
-
-    def close(self, **kwargs):
-        pass

@@ -59,30 +59,28 @@ def _as_dict(ev):
     }
 
 
+# One line a kind; `where` and `listing` are made from the event's fields.
+_MESSAGES = {
+    "discovery_done": "discovery done for {endpoint}: {listing}: {reason}",
+    "node_added": "node added {node}{where}: {listing}",
+    "node_removed": "node removed {node}{where}: {listing}",
+    "node_readdressed": "node re-addressed {node} ({reason}){where}: {listing}",
+    "refresh_failed": "refresh of {endpoint} failed, the last node list stays in use: {reason}",
+    "node_ejected": "node ejected {node}: {reason}",
+    "node_revived": "node revived {node}: its retry time came, it takes requests again",
+    "meta_unsupported": "node {node} without memcached's meta protocol: {reason}",
+    "fork_detected": "fork detected ({reason}): connections are opened afresh in this process",
+}
+
+
 def message(e):
     """One line for an event dict, naming the node as host:port."""
-    k = e["kind"]
+    template = _MESSAGES.get(e["kind"])
+    if template is None:
+        return f"{e['kind']} {e['node']} {e['reason']}".strip()
     where = f" (endpoint {e['endpoint']})" if e["endpoint"] else ""
     listing = f"config version {e['config_version']}, {e['nodes_before']} -> {e['nodes_after']} nodes"
-    if k == "discovery_done":
-        return f"discovery done for {e['endpoint']}: {listing}: {e['reason']}"
-    if k == "node_added":
-        return f"node added {e['node']}{where}: {listing}"
-    if k == "node_removed":
-        return f"node removed {e['node']}{where}: {listing}"
-    if k == "node_readdressed":
-        return f"node re-addressed {e['node']} ({e['reason']}){where}: {listing}"
-    if k == "refresh_failed":
-        return f"refresh of {e['endpoint']} failed, the last node list stays in use: {e['reason']}"
-    if k == "node_ejected":
-        return f"node ejected {e['node']}: {e['reason']}"
-    if k == "node_revived":
-        return f"node revived {e['node']}: its retry time came, it takes requests again"
-    if k == "meta_unsupported":
-        return f"node {e['node']} without memcached's meta protocol: {e['reason']}"
-    if k == "fork_detected":
-        return f"fork detected ({e['reason']}): connections are opened afresh in this process"
-    return f"{k} {e['node']} {e['reason']}".strip()
+    return template.format(where=where, listing=listing, **e)
 
 
 def _count_as_warned(node):

@@ -113,6 +113,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+class LoopbackServer:
+    """A scripted TCP server on a free port of 127.0.0.1 (`addr`): `serve(conn)`
+    runs on a thread of its own for each connection, until `close()`."""
+
+    def __init__(self, backlog=16):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+
 class Memcached:
     """One memcached process on 127.0.0.1; killed at the end of the session."""
 

@@ -11,7 +11,7 @@ import pylibmc
 import pytest
 
 import elasticache
-from conftest import wait_child
+from conftest import free_port, wait_child
 
 
 def outcome(fn):
@@ -363,11 +363,7 @@ def test_server_specs(server):
 
 
 def test_errors_against_a_dead_server():
-    port = None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    c = elasticache.Client([f"127.0.0.1:{port}"], behaviors={"connect_timeout": 200})
+    c = elasticache.Client([f"127.0.0.1:{free_port()}"], behaviors={"connect_timeout": 200})
     with pytest.raises(elasticache.ConnectionError):
         c.get("a")
     with pytest.raises(elasticache.ConnectionError):

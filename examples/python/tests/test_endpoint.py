@@ -6,6 +6,7 @@ import time
 import pytest
 
 import elasticache
+from conftest import free_port
 
 
 def nodes_for(servers, n=3):
@@ -67,9 +68,7 @@ def test_ignore_cluster_errors_against_plain_memcached(server):
 
 
 def test_unreachable_endpoint_names_it():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(elasticache.ConnectionError) as info:
         elasticache.Client.from_endpoint(f"127.0.0.1:{port}", options={"connect_timeout": 200})
     assert str(port) in str(info.value)

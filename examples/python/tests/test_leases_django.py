@@ -9,13 +9,13 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 
 import pytest
 
 import elasticache
+from conftest import LoopbackServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +151,6 @@ def test_early_refresh_keeps_serving_the_value_before_expiry(django_ready, serve
 
 
 def test_ignore_exc_makes_a_dead_node_an_unprotected_miss(django_ready):
-    from conftest import free_port
-
     c = elasticache.Client([f"127.0.0.1:{free_port()}"], ignore_exc=True,
                            behaviors={"connect_timeout": 200})
     lease = c.get_or_lease("k")
@@ -214,28 +212,16 @@ def test_a_killed_lease_holder_is_replaced_after_lease_ttl(django_ready, server)
     assert cache.get("report") == "mine1"
 
 
-class OldEngine:
+class OldEngine(LoopbackServer):
     """A memcached 1.5 stand-in: `version`, get/set/delete, ERROR for the rest."""
 
     def __init__(self, version="1.5.16"):
         self.version = version
         self.items = {}
         self.commands = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
-
-    def _client(self, conn):
+    def serve(self, conn):
         f = conn.makefile("rb")
         with conn:
             for line in f:
@@ -263,9 +249,6 @@ class OldEngine:
                     out = b"ERROR\r\n"
                 if b"noreply" not in words:
                     conn.sendall(out)
-
-    def close(self):
-        self.sock.close()
 
 
 def test_old_engine_falls_back_and_says_so_once_in_the_log(django_ready, caplog):

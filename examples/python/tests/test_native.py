@@ -64,8 +64,8 @@ def test_declarations_match_the_header():
 DRIFTS = [
     ("size_t key_len);", "uint32_t key_len);"),              # parameter type (elasticache_delete)
     ("uint64_t cas);\nuint32_t elasticache_delete", "uint32_t cas);\nuint32_t elasticache_delete"),
-    ("size_t *index);\nuint32_t elasticache_client_disconnect_all",
-     "size_t index);\nuint32_t elasticache_client_disconnect_all"),  # pointer level
+    ("size_t *index);\nuint32_t elasticache_client_servers",
+     "size_t index);\nuint32_t elasticache_client_servers"),  # pointer level
     ("const char *elasticache_version(void);", "char *elasticache_version(void);"),  # return type
     ("uint64_t elasticache_fork_generation(void);", "uint32_t elasticache_fork_generation(void);"),
     ("uint32_t elasticache_touch(const elasticache_client *client, const char *key, size_t key_len,\n"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ConfigEndpoint
+from conftest import ConfigEndpoint, LoopbackServer
 
 
 @pytest.fixture(scope="module")
@@ -79,27 +79,18 @@ def test_inert_behaviors_warn_once(caplog):
     assert not any("_noreply" in r.getMessage() for r in caplog.records)
 
 
-class DelayingProxy:
+class DelayingProxy(LoopbackServer):
     """A TCP proxy in front of a real memcached that holds every reply
     chunk for `delay` seconds (a slow node, scripted)."""
 
     def __init__(self, target_port, delay):
         self.target, self.delay = target_port, delay
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=64)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            s = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pipe, args=(c, s, 0), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(s, c, self.delay), daemon=True).start()
+    def serve(self, c):
+        s = socket.create_connection(("127.0.0.1", self.target))
+        threading.Thread(target=self._pipe, args=(c, s, 0), daemon=True).start()
+        self._pipe(s, c, self.delay)
 
     def _pipe(self, src, dst, delay):
         try:
@@ -118,9 +109,6 @@ class DelayingProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-
-    def close(self):
-        self.sock.close()
 
 
 def test_async_calls_run_concurrently(django_ready, servers):
