@@ -351,6 +351,18 @@ def test_clone_disconnect_all_hash(flushed):
         assert c.server_for_key(k) == addrs[c.hash(k)]
 
 
+def test_servers_is_the_clients_own_list_and_stats_name_a_failed_node(server):
+    dead = f"127.0.0.1:{free_port()}"
+    c = elasticache.Client([dead, server.addr], behaviors={"connect_timeout": 200})
+    # The library's list, in the order given (pylibmc's hash() counts in it).
+    assert c.servers() == [dead, server.addr]
+    with pytest.raises(elasticache.SomeErrors) as info:
+        c.get_stats()
+    # The failed node's own message, not a made-up entry.
+    assert f"{dead}: {dead}: connection error" in str(info.value), str(info.value)
+    assert c.server_versions()[dead] is None and c.server_versions()[server.addr]
+
+
 def test_server_specs(server):
     # pylibmc's "host:port:weight" and tuple forms.
     c = elasticache.Client([server.addr + ":3"], behaviors={"ketama_weighted": True})
