@@ -7,8 +7,8 @@ use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
 use elasticache::ffi::client::*;
-use elasticache::ffi::single::*;
 use elasticache::ffi::packed::*;
+use elasticache::ffi::single::*;
 use elasticache::testkit::Memcached;
 use elasticache::Status;
 

@@ -5,9 +5,9 @@ use std::ffi::{c_char, CString};
 use std::ptr;
 
 use elasticache::ffi::client::*;
-use elasticache::ffi::single::*;
 use elasticache::ffi::meta::*;
 use elasticache::ffi::options::*;
+use elasticache::ffi::single::*;
 use elasticache::testkit::Memcached;
 use elasticache::Status;
 

@@ -161,7 +161,7 @@ impl Client {
                 r
             };
             r.end();
-            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            conn.send(label, op)?;
             read_meta(conn, label, op, |r| lease_of(label, op, &r).map(Some))
         })
     }
@@ -185,7 +185,7 @@ impl Client {
                     r
                 };
                 r.end();
-                conn.flush().map_err(|e| Error::io(label, op, e))?;
+                conn.send(label, op)?;
                 read_meta(conn, label, op, |r| match r.code {
                     Code::Done => Ok(Some(())),
                     code => Err(meta_error(label, op, code)),

@@ -140,8 +140,7 @@ impl Client {
         let version = self.exchange(node, "version", |conn| {
             let label = node.label();
             protocol::encode_version(&mut conn.wbuf);
-            conn.flush().map_err(|e| Error::io(label, "version", e))?;
-            conn.read_until(label, "version", |r| match r {
+            conn.round_trip(label, "version", |r| match r {
                 Reply::Version(v) => Ok(Some(String::from_utf8_lossy(v).into_owned())),
                 // Something that does not know `version` knows no meta commands.
                 Reply::Error => Ok(Some(String::new())),
@@ -238,7 +237,7 @@ impl Client {
         let mut on_reply = Some(on_reply);
         let r = self.exchange(node, op, |conn| {
             encode(&mut conn.wbuf);
-            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            conn.send(label, op)?;
             read_meta(conn, label, op, |r| match on_reply.take() {
                 Some(f) => f(label, r).map(Some),
                 None => Err(meta_error(label, op, r.code)),

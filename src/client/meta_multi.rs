@@ -85,7 +85,7 @@ impl Client {
                     pos += 1;
                 }
                 meta::encode_noop(&mut conn.wbuf);
-                conn.flush().map_err(|e| Error::io(label, op, e))?;
+                conn.send(label, op)?;
                 read_meta(conn, label, op, |r| {
                     if r.code == Code::Noop {
                         return Ok(Some(()));

@@ -26,7 +26,7 @@ impl Client {
         let label = node.label();
         let r = self.exchange(node, op, |conn| {
             protocol::encode_get(&mut conn.wbuf, with_cas, [key]);
-            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            conn.send(label, op)?;
             let mut found = None;
             conn.read_until(label, op, |r| match r {
                 Reply::Value {
@@ -88,7 +88,7 @@ impl Client {
                 cas_id,
                 false,
             );
-            conn.flush().map_err(|e| Error::io(label, op, e))?;
+            conn.send(label, op)?;
             // A refused store is an answer, not a broken stream: consume it.
             conn.read_until(label, op, |r| match store_reply(label, op, r) {
                 Err(e @ Error::Protocol { .. }) => Err(e),
@@ -109,8 +109,7 @@ impl Client {
         }
         self.keyed(key, "delete", |conn, label| {
             protocol::encode_delete(&mut conn.wbuf, key, false);
-            conn.flush().map_err(|e| Error::io(label, "delete", e))?;
-            conn.read_until(label, "delete", |r| match r {
+            conn.round_trip(label, "delete", |r| match r {
                 Reply::Deleted => Ok(Some(Ok(()))),
                 Reply::NotFound => Ok(Some(Err(Error::NotFound))),
                 other => Err(unexpected(label, "delete", other)),
@@ -128,8 +127,7 @@ impl Client {
         let op = if incr { "incr" } else { "decr" };
         self.keyed(key, op, |conn, label| {
             protocol::encode_arith(&mut conn.wbuf, incr, key, delta, false);
-            conn.flush().map_err(|e| Error::io(label, op, e))?;
-            conn.read_until(label, op, |r| match r {
+            conn.round_trip(label, op, |r| match r {
                 Reply::Number(n) => Ok(Some(Ok(n))),
                 Reply::NotFound => Ok(Some(Err(Error::NotFound))),
                 other => Err(unexpected(label, op, other)),
@@ -144,8 +142,7 @@ impl Client {
         }
         self.keyed(key, "touch", |conn, label| {
             protocol::encode_touch(&mut conn.wbuf, key, exptime, false);
-            conn.flush().map_err(|e| Error::io(label, "touch", e))?;
-            conn.read_until(label, "touch", |r| match r {
+            conn.round_trip(label, "touch", |r| match r {
                 Reply::Touched => Ok(Some(Ok(()))),
                 Reply::NotFound => Ok(Some(Err(Error::NotFound))),
                 other => Err(unexpected(label, "touch", other)),
@@ -178,8 +175,7 @@ impl Client {
     pub fn flush_all(&self, delay: u32) -> Result<()> {
         let results = self.each_node("flush_all", |conn, label| {
             protocol::encode_flush_all(&mut conn.wbuf, delay, false);
-            conn.flush().map_err(|e| Error::io(label, "flush_all", e))?;
-            conn.read_until(label, "flush_all", |r| match r {
+            conn.round_trip(label, "flush_all", |r| match r {
                 Reply::Ok => Ok(Some(())),
                 other => Err(unexpected(label, "flush_all", other)),
             })
@@ -191,8 +187,7 @@ impl Client {
     pub fn version(&self) -> Result<PerNode<String>> {
         self.each_node("version", |conn, label| {
             protocol::encode_version(&mut conn.wbuf);
-            conn.flush().map_err(|e| Error::io(label, "version", e))?;
-            conn.read_until(label, "version", |r| match r {
+            conn.round_trip(label, "version", |r| match r {
                 Reply::Version(v) => Ok(Some(String::from_utf8_lossy(v).into_owned())),
                 other => Err(unexpected(label, "version", other)),
             })
@@ -208,7 +203,7 @@ impl Client {
         }
         self.each_node("stats", |conn, label| {
             protocol::encode_stats(&mut conn.wbuf, arg.map(str::as_bytes));
-            conn.flush().map_err(|e| Error::io(label, "stats", e))?;
+            conn.send(label, "stats")?;
             let mut out = Vec::new();
             conn.read_until(label, "stats", |r| match r {
                 Reply::Stat { name, value } => {

@@ -22,7 +22,7 @@ use super::client::{client_ref, elasticache_client};
 use super::multi::cstring_lossy;
 use crate::client::MultiGet;
 use crate::error::{Error, Result, Status};
-use crate::protocol::StoreCommand;
+use crate::protocol::{push_u64, StoreCommand};
 
 /// The longest key memcached's text protocol accepts.
 const MAX_KEY_LEN: usize = 250;
@@ -192,7 +192,7 @@ fn pack(m: MultiGet) -> Packed {
     }
     let format_offset = buf.len();
     for s in m.entries.iter().flatten().flatten() {
-        push_decimal(&mut buf, s.len);
+        push_u64(&mut buf, s.len as u64);
         buf.push(b's');
     }
     let messages = if errors > 0 {
@@ -222,20 +222,6 @@ fn pack(m: MultiGet) -> Packed {
         buf,
         messages,
     }
-}
-
-fn push_decimal(buf: &mut Vec<u8>, mut v: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[i..]);
 }
 
 /// Read `n` keys with one request per node, as `elasticache_get_multi`, with
@@ -456,14 +442,5 @@ mod tests {
             split_keys(b"", &[b'k'; 250], 1, &mut j).unwrap()[0].len(),
             250
         );
-    }
-
-    #[test]
-    fn decimal() {
-        for v in [0usize, 7, 10, 99, 100, 123456789, usize::MAX] {
-            let mut b = Vec::new();
-            push_decimal(&mut b, v);
-            assert_eq!(b, v.to_string().into_bytes());
-        }
     }
 }

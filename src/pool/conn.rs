@@ -274,6 +274,23 @@ impl Conn {
         }
     }
 
+    /// Send what is buffered; an I/O error is attributed to `label` and `op`.
+    pub fn send(&mut self, label: &str, op: &'static str) -> Result<()> {
+        self.flush().map_err(|e| Error::io(label, op, e))
+    }
+
+    /// One exchange: send what is buffered, then read the replies as
+    /// [`Conn::read_until`] does.
+    pub fn round_trip<T>(
+        &mut self,
+        label: &str,
+        op: &'static str,
+        on_reply: impl FnMut(Reply<'_>) -> Result<Option<T>>,
+    ) -> Result<T> {
+        self.send(label, op)?;
+        self.read_until(label, op, on_reply)
+    }
+
     /// Read and parse replies, handing each to `on_reply` until it returns
     /// `Some`. Protocol and I/O errors are attributed to `label` and `op`.
     pub fn read_until<T>(

@@ -9,7 +9,7 @@
 use memchr::memchr;
 
 use crate::error::quote_bytes;
-use crate::protocol::{MAX_DATA_LEN, MAX_KEY_LEN, MAX_LINE_LEN};
+use crate::protocol::{push_u64, MAX_DATA_LEN, MAX_KEY_LEN, MAX_LINE_LEN};
 
 /// The longest binary key: memcached checks the length of the key token as
 /// sent (at most 250 bytes) before decoding it, and base64 turns 186 bytes
@@ -89,21 +89,6 @@ pub fn push_base64(buf: &mut Vec<u8>, bytes: &[u8]) {
             b'='
         });
     }
-}
-
-fn push_u64(buf: &mut Vec<u8>, v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
 }
 
 /// One meta request line being written into a connection's buffer.
