@@ -18,47 +18,6 @@
 
 
 /*
- What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
- */
-enum elasticache_lease_state
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /*
-   No value; this caller holds the lease: compute the value and store it
-   with `elasticache_set`. (Also every miss on a node without the meta
-   protocol: see `elasticache_lease_protected`.)
-   */
-  ELASTICACHE_LEASE_STATE_MISS = 0,
-  /*
-   No value; another caller holds the lease: wait and ask again, or
-   compute without storing.
-   */
-  ELASTICACHE_LEASE_STATE_WAIT = 1,
-  /*
-   A value to use; nothing to do.
-   */
-  ELASTICACHE_LEASE_STATE_HIT = 2,
-  /*
-   A value to use (close to expiry, or stale after an invalidate), and
-   this caller won the right to recompute and store it.
-   */
-  ELASTICACHE_LEASE_STATE_REFRESH = 3,
-  /*
-   A stale value while another caller recomputes it.
-   */
-  ELASTICACHE_LEASE_STATE_STALE = 4,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum elasticache_lease_state elasticache_lease_state;
-#else
-typedef uint32_t elasticache_lease_state;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/*
  Status codes returned by every C function. The numbers are part of the ABI:
  they never change and are never reused.
  */
@@ -149,6 +108,47 @@ enum elasticache_status
 typedef enum elasticache_status elasticache_status;
 #else
 typedef uint32_t elasticache_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
+ */
+enum elasticache_lease_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   No value; this caller holds the lease: compute the value and store it
+   with `elasticache_set`. (Also every miss on a node without the meta
+   protocol: see `elasticache_lease_protected`.)
+   */
+  ELASTICACHE_LEASE_STATE_MISS = 0,
+  /*
+   No value; another caller holds the lease: wait and ask again, or
+   compute without storing.
+   */
+  ELASTICACHE_LEASE_STATE_WAIT = 1,
+  /*
+   A value to use; nothing to do.
+   */
+  ELASTICACHE_LEASE_STATE_HIT = 2,
+  /*
+   A value to use (close to expiry, or stale after an invalidate), and
+   this caller won the right to recompute and store it.
+   */
+  ELASTICACHE_LEASE_STATE_REFRESH = 3,
+  /*
+   A stale value while another caller recomputes it.
+   */
+  ELASTICACHE_LEASE_STATE_STALE = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum elasticache_lease_state elasticache_lease_state;
+#else
+typedef uint32_t elasticache_lease_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -438,7 +438,7 @@ const char *elasticache_status_str(uint32_t status);
  `buf` must be valid for `len` bytes (or NULL with `len == 0`); `out_n` must be
  NULL or valid for one `size_t` write.
  */
-uint32_t elasticache_last_error_message(char *buf, size_t len, size_t *out_n);
+elasticache_status elasticache_last_error_message(char *buf, size_t len, size_t *out_n);
 
 /*
  The library's version string, e.g. "0.1.0" (static; do not free). Compare it
@@ -466,9 +466,9 @@ uint64_t elasticache_fork_generation(void);
  # Safety
  `endpoint` NUL-terminated; `options` NULL or live; `out` valid for a write.
  */
-uint32_t elasticache_client_new(const char *endpoint,
-                                const elasticache_options *options,
-                                elasticache_client **out);
+elasticache_status elasticache_client_new(const char *endpoint,
+                                          const elasticache_options *options,
+                                          elasticache_client **out);
 
 /*
  Create a client over a fixed list of `n` servers ("host:port", port 11211
@@ -479,11 +479,11 @@ uint32_t elasticache_client_new(const char *endpoint,
  `servers` points to `n` NUL-terminated strings; `weights` NULL or `n` values;
  `options` NULL or live; `out` valid for a write.
  */
-uint32_t elasticache_client_new_servers(const char *const *servers,
-                                        size_t n,
-                                        const uint32_t *weights,
-                                        const elasticache_options *options,
-                                        elasticache_client **out);
+elasticache_status elasticache_client_new_servers(const char *const *servers,
+                                                  size_t n,
+                                                  const uint32_t *weights,
+                                                  const elasticache_options *options,
+                                                  elasticache_client **out);
 
 /*
  Free a client and close its connections. NULL is accepted and ignored.
@@ -500,7 +500,7 @@ void elasticache_client_free(elasticache_client *client);
  # Safety
  `client` must be live.
  */
-uint32_t elasticache_client_refresh(const elasticache_client *client);
+elasticache_status elasticache_client_refresh(const elasticache_client *client);
 
 /*
  Copy the "host:port" of the node that owns `key` now into `buf` (NUL
@@ -509,12 +509,12 @@ uint32_t elasticache_client_refresh(const elasticache_client *client);
  # Safety
  `client` live; `key` readable for `key_len` bytes; `buf` writable for `len`; `out_n` NULL or valid.
  */
-uint32_t elasticache_server_for_key(const elasticache_client *client,
-                                    const uint8_t *key,
-                                    size_t key_len,
-                                    char *buf,
-                                    size_t len,
-                                    size_t *out_n);
+elasticache_status elasticache_server_for_key(const elasticache_client *client,
+                                              const uint8_t *key,
+                                              size_t key_len,
+                                              char *buf,
+                                              size_t len,
+                                              size_t *out_n);
 
 /*
  The client's current node list: one `host:port` label per node, in the
@@ -526,10 +526,10 @@ uint32_t elasticache_server_for_key(const elasticache_client *client,
  # Safety
  `client` live; `buf` writable for `len` bytes (or NULL with 0); `out_n` NULL or valid.
  */
-uint32_t elasticache_client_servers(const elasticache_client *client,
-                                    char *buf,
-                                    size_t len,
-                                    size_t *out_n);
+elasticache_status elasticache_client_servers(const elasticache_client *client,
+                                              char *buf,
+                                              size_t len,
+                                              size_t *out_n);
 
 /*
  Store in `*index` the position of the node that owns `key` now, in the
@@ -539,10 +539,10 @@ uint32_t elasticache_client_servers(const elasticache_client *client,
  # Safety
  `client` live; `key` readable for `key_len` bytes; `index` valid for a write.
  */
-uint32_t elasticache_server_index_for_key(const elasticache_client *client,
-                                          const uint8_t *key,
-                                          size_t key_len,
-                                          size_t *index);
+elasticache_status elasticache_server_index_for_key(const elasticache_client *client,
+                                                    const uint8_t *key,
+                                                    size_t key_len,
+                                                    size_t *index);
 
 /*
  Close every idle connection of the client; later calls reconnect on demand.
@@ -550,7 +550,7 @@ uint32_t elasticache_server_index_for_key(const elasticache_client *client,
  # Safety
  `client` live.
  */
-uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
+elasticache_status elasticache_client_disconnect_all(const elasticache_client *client);
 
 /*
  Read `key`. On a hit, `*out` receives a value to free with
@@ -560,10 +560,10 @@ uint32_t elasticache_client_disconnect_all(const elasticache_client *client);
  # Safety
  `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
  */
-uint32_t elasticache_get(const elasticache_client *client,
-                         const uint8_t *key,
-                         size_t key_len,
-                         elasticache_value **out);
+elasticache_status elasticache_get(const elasticache_client *client,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   elasticache_value **out);
 
 /*
  Like `elasticache_get`, also reading the cas id (`elasticache_value_cas`).
@@ -571,10 +571,10 @@ uint32_t elasticache_get(const elasticache_client *client,
  # Safety
  As for `elasticache_get`.
  */
-uint32_t elasticache_gets(const elasticache_client *client,
-                          const uint8_t *key,
-                          size_t key_len,
-                          elasticache_value **out);
+elasticache_status elasticache_gets(const elasticache_client *client,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    elasticache_value **out);
 
 /*
  Read `key` straight into the caller's buffer `buf` of `cap` bytes: no
@@ -587,14 +587,14 @@ uint32_t elasticache_gets(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `buf` writable for `cap`
  bytes (or NULL with `cap == 0`); outputs NULL or valid.
  */
-uint32_t elasticache_get_into(const elasticache_client *client,
-                              const uint8_t *key,
-                              size_t key_len,
-                              uint8_t *buf,
-                              size_t cap,
-                              size_t *len,
-                              uint32_t *flags,
-                              uint64_t *cas);
+elasticache_status elasticache_get_into(const elasticache_client *client,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *len,
+                                        uint32_t *flags,
+                                        uint64_t *cas);
 
 /*
  The value's bytes (valid until `elasticache_value_free`; NULL for NULL).
@@ -644,13 +644,13 @@ void elasticache_value_free(elasticache_value *value);
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_set(const elasticache_client *client,
-                         const uint8_t *key,
-                         size_t key_len,
-                         const uint8_t *value,
-                         size_t value_len,
-                         uint32_t flags,
-                         int64_t exptime);
+elasticache_status elasticache_set(const elasticache_client *client,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   int64_t exptime);
 
 /*
  Store only if `key` does not exist; NOT_STORED when it does.
@@ -658,13 +658,13 @@ uint32_t elasticache_set(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_add(const elasticache_client *client,
-                         const uint8_t *key,
-                         size_t key_len,
-                         const uint8_t *value,
-                         size_t value_len,
-                         uint32_t flags,
-                         int64_t exptime);
+elasticache_status elasticache_add(const elasticache_client *client,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   int64_t exptime);
 
 /*
  Store only if `key` exists; NOT_STORED when it does not.
@@ -672,13 +672,13 @@ uint32_t elasticache_add(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_replace(const elasticache_client *client,
-                             const uint8_t *key,
-                             size_t key_len,
-                             const uint8_t *value,
-                             size_t value_len,
-                             uint32_t flags,
-                             int64_t exptime);
+elasticache_status elasticache_replace(const elasticache_client *client,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       const uint8_t *value,
+                                       size_t value_len,
+                                       uint32_t flags,
+                                       int64_t exptime);
 
 /*
  Append to an existing value (`flags` and `exptime` are ignored by the
@@ -687,13 +687,13 @@ uint32_t elasticache_replace(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_append(const elasticache_client *client,
-                            const uint8_t *key,
-                            size_t key_len,
-                            const uint8_t *value,
-                            size_t value_len,
-                            uint32_t flags,
-                            int64_t exptime);
+elasticache_status elasticache_append(const elasticache_client *client,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      const uint8_t *value,
+                                      size_t value_len,
+                                      uint32_t flags,
+                                      int64_t exptime);
 
 /*
  Prepend to an existing value; NOT_STORED when `key` does not exist.
@@ -701,13 +701,13 @@ uint32_t elasticache_append(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_prepend(const elasticache_client *client,
-                             const uint8_t *key,
-                             size_t key_len,
-                             const uint8_t *value,
-                             size_t value_len,
-                             uint32_t flags,
-                             int64_t exptime);
+elasticache_status elasticache_prepend(const elasticache_client *client,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       const uint8_t *value,
+                                       size_t value_len,
+                                       uint32_t flags,
+                                       int64_t exptime);
 
 /*
  Store only if the item's cas id is still `cas` (from `elasticache_gets`):
@@ -716,14 +716,14 @@ uint32_t elasticache_prepend(const elasticache_client *client,
  `client` live; `key` readable for `key_len` bytes; `value` readable for
  `value_len` bytes (or NULL with 0).
  */
-uint32_t elasticache_cas(const elasticache_client *client,
-                         const uint8_t *key,
-                         size_t key_len,
-                         const uint8_t *value,
-                         size_t value_len,
-                         uint32_t flags,
-                         int64_t exptime,
-                         uint64_t cas);
+elasticache_status elasticache_cas(const elasticache_client *client,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   int64_t exptime,
+                                   uint64_t cas);
 
 /*
  Delete `key`; NOT_FOUND on a miss.
@@ -731,7 +731,9 @@ uint32_t elasticache_cas(const elasticache_client *client,
  # Safety
  `client` live; `key` readable for `key_len` bytes.
  */
-uint32_t elasticache_delete(const elasticache_client *client, const uint8_t *key, size_t key_len);
+elasticache_status elasticache_delete(const elasticache_client *client,
+                                      const uint8_t *key,
+                                      size_t key_len);
 
 /*
  Add `delta` to the decimal number stored under `key` (wrapping at 2^64)
@@ -741,11 +743,11 @@ uint32_t elasticache_delete(const elasticache_client *client, const uint8_t *key
  # Safety
  `client` live; `key` readable for `key_len` bytes; `new_value` NULL or valid.
  */
-uint32_t elasticache_incr(const elasticache_client *client,
-                          const uint8_t *key,
-                          size_t key_len,
-                          uint64_t delta,
-                          uint64_t *new_value);
+elasticache_status elasticache_incr(const elasticache_client *client,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    uint64_t delta,
+                                    uint64_t *new_value);
 
 /*
  Subtract `delta` (stopping at 0); otherwise as `elasticache_incr`.
@@ -753,11 +755,11 @@ uint32_t elasticache_incr(const elasticache_client *client,
  # Safety
  As for `elasticache_incr`.
  */
-uint32_t elasticache_decr(const elasticache_client *client,
-                          const uint8_t *key,
-                          size_t key_len,
-                          uint64_t delta,
-                          uint64_t *new_value);
+elasticache_status elasticache_decr(const elasticache_client *client,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    uint64_t delta,
+                                    uint64_t *new_value);
 
 /*
  Give `key` a new expiry; NOT_FOUND on a miss.
@@ -765,10 +767,10 @@ uint32_t elasticache_decr(const elasticache_client *client,
  # Safety
  `client` live; `key` readable for `key_len` bytes.
  */
-uint32_t elasticache_touch(const elasticache_client *client,
-                           const uint8_t *key,
-                           size_t key_len,
-                           int64_t exptime);
+elasticache_status elasticache_touch(const elasticache_client *client,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     int64_t exptime);
 
 /*
  Invalidate every item on every node (after `delay` seconds when non-zero).
@@ -776,7 +778,7 @@ uint32_t elasticache_touch(const elasticache_client *client,
  # Safety
  `client` live.
  */
-uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay);
+elasticache_status elasticache_flush_all(const elasticache_client *client, uint32_t delay);
 
 /*
  Read `n` keys with one request per node (every node is written before any
@@ -788,12 +790,12 @@ uint32_t elasticache_flush_all(const elasticache_client *client, uint32_t delay)
  `client` live; `keys` and `key_lens` hold `n` entries (each key readable for
  its length); `out` valid for a write.
  */
-uint32_t elasticache_get_multi(const elasticache_client *client,
-                               const uint8_t *const *keys,
-                               const size_t *key_lens,
-                               size_t n,
-                               bool with_cas,
-                               elasticache_multi **out);
+elasticache_status elasticache_get_multi(const elasticache_client *client,
+                                         const uint8_t *const *keys,
+                                         const size_t *key_lens,
+                                         size_t n,
+                                         bool with_cas,
+                                         elasticache_multi **out);
 
 /*
  The number of entries (0 for NULL).
@@ -814,12 +816,12 @@ size_t elasticache_multi_count(const elasticache_multi *multi);
  # Safety
  `multi` live; outputs NULL or valid.
  */
-uint32_t elasticache_multi_item(const elasticache_multi *multi,
-                                size_t i,
-                                const uint8_t **data,
-                                size_t *len,
-                                uint32_t *flags,
-                                uint64_t *cas);
+elasticache_status elasticache_multi_item(const elasticache_multi *multi,
+                                          size_t i,
+                                          const uint8_t **data,
+                                          size_t *len,
+                                          uint32_t *flags,
+                                          uint64_t *cas);
 
 /*
  Every entry at once, for bindings that want one foreign call per multi-key
@@ -832,13 +834,13 @@ uint32_t elasticache_multi_item(const elasticache_multi *multi,
  # Safety
  `multi` live; `statuses`, `data`, `lens` hold `n` entries; `flags`, `cas` NULL or `n` entries.
  */
-uint32_t elasticache_multi_export(const elasticache_multi *multi,
-                                  size_t n,
-                                  uint32_t *statuses,
-                                  const uint8_t **data,
-                                  size_t *lens,
-                                  uint32_t *flags,
-                                  uint64_t *cas);
+elasticache_status elasticache_multi_export(const elasticache_multi *multi,
+                                            size_t n,
+                                            uint32_t *statuses,
+                                            const uint8_t **data,
+                                            size_t *lens,
+                                            uint32_t *flags,
+                                            uint64_t *cas);
 
 /*
  The buffer holding every value of the result back to back: each hit's
@@ -850,7 +852,9 @@ uint32_t elasticache_multi_export(const elasticache_multi *multi,
  # Safety
  `multi` live; `data` and `len` valid for a write.
  */
-uint32_t elasticache_multi_arena(const elasticache_multi *multi, const uint8_t **data, size_t *len);
+elasticache_status elasticache_multi_arena(const elasticache_multi *multi,
+                                           const uint8_t **data,
+                                           size_t *len);
 
 /*
  The error message of entry `i` (NULL when the entry is a hit or a miss, or
@@ -880,16 +884,16 @@ void elasticache_multi_free(elasticache_multi *multi);
  `client` live; `keys`, `key_lens`, `values`, `value_lens` hold `n` entries;
  `flags` and `statuses` NULL or `n` entries.
  */
-uint32_t elasticache_set_multi(const elasticache_client *client,
-                               const uint8_t *const *keys,
-                               const size_t *key_lens,
-                               const uint8_t *const *values,
-                               const size_t *value_lens,
-                               const uint32_t *flags,
-                               int64_t exptime,
-                               bool add,
-                               size_t n,
-                               uint32_t *statuses);
+elasticache_status elasticache_set_multi(const elasticache_client *client,
+                                         const uint8_t *const *keys,
+                                         const size_t *key_lens,
+                                         const uint8_t *const *values,
+                                         const size_t *value_lens,
+                                         const uint32_t *flags,
+                                         int64_t exptime,
+                                         bool add,
+                                         size_t n,
+                                         uint32_t *statuses);
 
 /*
  Delete `n` keys with one write per node. `statuses` as in
@@ -899,11 +903,11 @@ uint32_t elasticache_set_multi(const elasticache_client *client,
  # Safety
  `client` live; `keys`, `key_lens` hold `n` entries; `statuses` NULL or `n` entries.
  */
-uint32_t elasticache_delete_multi(const elasticache_client *client,
-                                  const uint8_t *const *keys,
-                                  const size_t *key_lens,
-                                  size_t n,
-                                  uint32_t *statuses);
+elasticache_status elasticache_delete_multi(const elasticache_client *client,
+                                            const uint8_t *const *keys,
+                                            const size_t *key_lens,
+                                            size_t n,
+                                            uint32_t *statuses);
 
 /*
  Ask every node for `stats` (or `stats ARG` when `arg` is not NULL).
@@ -912,9 +916,9 @@ uint32_t elasticache_delete_multi(const elasticache_client *client,
  # Safety
  `client` live; `arg` NULL or NUL-terminated; `out` valid for a write.
  */
-uint32_t elasticache_client_stats(const elasticache_client *client,
-                                  const char *arg,
-                                  elasticache_stats **out);
+elasticache_status elasticache_client_stats(const elasticache_client *client,
+                                            const char *arg,
+                                            elasticache_stats **out);
 
 /*
  Ask every node for its `version`; each node gets one entry named "version".
@@ -922,7 +926,8 @@ uint32_t elasticache_client_stats(const elasticache_client *client,
  # Safety
  `client` live; `out` valid for a write.
  */
-uint32_t elasticache_client_versions(const elasticache_client *client, elasticache_stats **out);
+elasticache_status elasticache_client_versions(const elasticache_client *client,
+                                               elasticache_stats **out);
 
 /*
  The number of nodes in a stats result (0 for NULL).
@@ -941,11 +946,11 @@ size_t elasticache_stats_node_count(const elasticache_stats *stats);
  # Safety
  `stats` live; outputs NULL or valid.
  */
-uint32_t elasticache_stats_node(const elasticache_stats *stats,
-                                size_t i,
-                                const char **server,
-                                uint32_t *status,
-                                size_t *entries);
+elasticache_status elasticache_stats_node(const elasticache_stats *stats,
+                                          size_t i,
+                                          const char **server,
+                                          uint32_t *status,
+                                          size_t *entries);
 
 /*
  The error message of node `i` (what its request met; NULL when the node
@@ -963,11 +968,11 @@ const char *elasticache_stats_error(const elasticache_stats *stats, size_t i);
  # Safety
  `stats` live; `name` and `value` NULL or valid.
  */
-uint32_t elasticache_stats_entry(const elasticache_stats *stats,
-                                 size_t i,
-                                 size_t j,
-                                 const char **name,
-                                 const char **value);
+elasticache_status elasticache_stats_entry(const elasticache_stats *stats,
+                                           size_t i,
+                                           size_t j,
+                                           const char **name,
+                                           const char **value);
 
 /*
  Free a stats result. NULL is accepted and ignored.
@@ -990,9 +995,9 @@ void elasticache_stats_free(elasticache_stats *stats);
  `endpoint` must be a NUL-terminated string; `options` NULL or live; `out`
  valid for one pointer write.
  */
-uint32_t elasticache_discover(const char *endpoint,
-                              const elasticache_options *options,
-                              elasticache_config **out);
+elasticache_status elasticache_discover(const char *endpoint,
+                                        const elasticache_options *options,
+                                        elasticache_config **out);
 
 /*
  Re-discover `endpoint` now and update the process-global cache (a new
@@ -1004,9 +1009,9 @@ uint32_t elasticache_discover(const char *endpoint,
  # Safety
  As for `elasticache_discover`, except that `out` may be NULL.
  */
-uint32_t elasticache_refresh(const char *endpoint,
-                             const elasticache_options *options,
-                             elasticache_config **out);
+elasticache_status elasticache_refresh(const char *endpoint,
+                                       const elasticache_options *options,
+                                       elasticache_config **out);
 
 /*
  The configuration version (0 when the endpoint was used as the only node
@@ -1044,11 +1049,11 @@ size_t elasticache_config_node_count(const elasticache_config *config);
  # Safety
  `config` must be live; each non-NULL output valid for one write.
  */
-uint32_t elasticache_config_node(const elasticache_config *config,
-                                 size_t index,
-                                 const char **host,
-                                 const char **ip,
-                                 uint16_t *port);
+elasticache_status elasticache_config_node(const elasticache_config *config,
+                                           size_t index,
+                                           const char **host,
+                                           const char **ip,
+                                           uint16_t *port);
 
 /*
  Free a config object. NULL is accepted and ignored.
@@ -1073,7 +1078,7 @@ void elasticache_config_free(elasticache_config *config);
  `fn`, when not NULL, must stay callable with `user_data` until it is
  replaced or removed.
  */
-uint32_t elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
+elasticache_status elasticache_set_event_callback(elasticache_event_fn callback, void *user_data);
 
 /*
  A static name for an event kind ("node_ejected"; "unknown" for a number
@@ -1094,12 +1099,12 @@ const char *elasticache_event_kind_str(uint32_t kind);
  # Safety
  `client` live; `key` readable for `key_len` bytes; `out` valid for a write.
  */
-uint32_t elasticache_get_or_lease(const elasticache_client *client,
-                                  const uint8_t *key,
-                                  size_t key_len,
-                                  uint32_t lease_ttl,
-                                  uint32_t recache_before,
-                                  elasticache_lease **out);
+elasticache_status elasticache_get_or_lease(const elasticache_client *client,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            uint32_t lease_ttl,
+                                            uint32_t recache_before,
+                                            elasticache_lease **out);
 
 /*
  `elasticache_get_or_lease` for `n` keys in one pipelined round trip per
@@ -1114,14 +1119,14 @@ uint32_t elasticache_get_or_lease(const elasticache_client *client,
  `client` live; `keys` and `key_lens` hold `n` entries (each key readable
  for its length); `leases` valid for `n` writes; `statuses` NULL or `n` entries.
  */
-uint32_t elasticache_get_or_lease_multi(const elasticache_client *client,
-                                        const uint8_t *const *keys,
-                                        const size_t *key_lens,
-                                        size_t n,
-                                        uint32_t lease_ttl,
-                                        uint32_t recache_before,
-                                        elasticache_lease **leases,
-                                        uint32_t *statuses);
+elasticache_status elasticache_get_or_lease_multi(const elasticache_client *client,
+                                                  const uint8_t *const *keys,
+                                                  const size_t *key_lens,
+                                                  size_t n,
+                                                  uint32_t lease_ttl,
+                                                  uint32_t recache_before,
+                                                  elasticache_lease **leases,
+                                                  uint32_t *statuses);
 
 /*
  Mark `key` stale instead of deleting it (`md <key> I`): lease readers get
@@ -1132,10 +1137,10 @@ uint32_t elasticache_get_or_lease_multi(const elasticache_client *client,
  # Safety
  `client` live; `key` readable for `key_len` bytes.
  */
-uint32_t elasticache_invalidate(const elasticache_client *client,
-                                const uint8_t *key,
-                                size_t key_len,
-                                uint32_t ttl);
+elasticache_status elasticache_invalidate(const elasticache_client *client,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          uint32_t ttl);
 
 /*
  The lease's state (MISS for NULL).
@@ -1226,7 +1231,8 @@ void elasticache_lease_free(elasticache_lease *lease);
  # Safety
  `client` live; `out` valid for a write.
  */
-uint32_t elasticache_client_metrics(const elasticache_client *client, elasticache_metrics **out);
+elasticache_status elasticache_client_metrics(const elasticache_client *client,
+                                              elasticache_metrics **out);
 
 /*
  The number of nodes in a snapshot (0 for NULL).
@@ -1242,9 +1248,9 @@ size_t elasticache_metrics_node_count(const elasticache_metrics *metrics);
  # Safety
  `metrics` live; `out` valid for a write.
  */
-uint32_t elasticache_metrics_node(const elasticache_metrics *metrics,
-                                  size_t i,
-                                  elasticache_node_metrics *out);
+elasticache_status elasticache_metrics_node(const elasticache_metrics *metrics,
+                                            size_t i,
+                                            elasticache_node_metrics *out);
 
 /*
  The number of latency buckets (the same for every node and snapshot).
@@ -1259,11 +1265,11 @@ size_t elasticache_metrics_bucket_count(void);
  # Safety
  `metrics` live; outputs NULL or valid for a write.
  */
-uint32_t elasticache_metrics_bucket(const elasticache_metrics *metrics,
-                                    size_t i,
-                                    size_t b,
-                                    uint64_t *upper_us,
-                                    uint64_t *count);
+elasticache_status elasticache_metrics_bucket(const elasticache_metrics *metrics,
+                                              size_t i,
+                                              size_t b,
+                                              uint64_t *upper_us,
+                                              uint64_t *count);
 
 /*
  Free a snapshot (NULL is fine).
@@ -1280,7 +1286,7 @@ void elasticache_metrics_free(elasticache_metrics *metrics);
  # Safety
  `out` must be valid for one pointer write.
  */
-uint32_t elasticache_options_new(elasticache_options **out);
+elasticache_status elasticache_options_new(elasticache_options **out);
 
 /*
  Set one option by name from text. Names: `connect_timeout` (ms),
@@ -1316,7 +1322,9 @@ uint32_t elasticache_options_new(elasticache_options **out);
  `opts` must come from `elasticache_options_new`; `name` and `value` must be
  NUL-terminated strings.
  */
-uint32_t elasticache_options_set(elasticache_options *opts, const char *name, const char *value);
+elasticache_status elasticache_options_set(elasticache_options *opts,
+                                           const char *name,
+                                           const char *value);
 
 /*
  Free an options object. NULL is accepted and ignored.
@@ -1342,13 +1350,13 @@ void elasticache_options_free(elasticache_options *opts);
  `client` live; `prefix` valid for `prefix_len` bytes (NULL when 0); `keys`
  valid for `keys_len` bytes; `out` valid for a write.
  */
-uint32_t elasticache_get_multi_packed(const elasticache_client *client,
-                                      const uint8_t *prefix,
-                                      size_t prefix_len,
-                                      const uint8_t *keys,
-                                      size_t keys_len,
-                                      size_t n,
-                                      elasticache_packed **out);
+elasticache_status elasticache_get_multi_packed(const elasticache_client *client,
+                                                const uint8_t *prefix,
+                                                size_t prefix_len,
+                                                const uint8_t *keys,
+                                                size_t keys_len,
+                                                size_t n,
+                                                elasticache_packed **out);
 
 /*
  The error message of key `i` of a packed result (NULL when that key was a
@@ -1382,20 +1390,20 @@ void elasticache_packed_free(elasticache_packed *packed);
  Pointers valid for their lengths (`value_lens`, `flags`, `statuses`: `n`
  entries each; `flags` and `statuses` may be NULL).
  */
-uint32_t elasticache_set_multi_packed(const elasticache_client *client,
-                                      const uint8_t *prefix,
-                                      size_t prefix_len,
-                                      const uint8_t *keys,
-                                      size_t keys_len,
-                                      const uint8_t *values,
-                                      size_t values_len,
-                                      const size_t *value_lens,
-                                      const uint32_t *flags,
-                                      uint32_t common_flags,
-                                      int64_t exptime,
-                                      bool add,
-                                      size_t n,
-                                      uint32_t *statuses);
+elasticache_status elasticache_set_multi_packed(const elasticache_client *client,
+                                                const uint8_t *prefix,
+                                                size_t prefix_len,
+                                                const uint8_t *keys,
+                                                size_t keys_len,
+                                                const uint8_t *values,
+                                                size_t values_len,
+                                                const size_t *value_lens,
+                                                const uint32_t *flags,
+                                                uint32_t common_flags,
+                                                int64_t exptime,
+                                                bool add,
+                                                size_t n,
+                                                uint32_t *statuses);
 
 /*
  Delete `n` keys with one write per node, as `elasticache_delete_multi`,
@@ -1407,13 +1415,13 @@ uint32_t elasticache_set_multi_packed(const elasticache_client *client,
  # Safety
  Pointers valid for their lengths; `statuses` NULL or `n` entries.
  */
-uint32_t elasticache_delete_multi_packed(const elasticache_client *client,
-                                         const uint8_t *prefix,
-                                         size_t prefix_len,
-                                         const uint8_t *keys,
-                                         size_t keys_len,
-                                         size_t n,
-                                         uint32_t *statuses);
+elasticache_status elasticache_delete_multi_packed(const elasticache_client *client,
+                                                   const uint8_t *prefix,
+                                                   size_t prefix_len,
+                                                   const uint8_t *keys,
+                                                   size_t keys_len,
+                                                   size_t n,
+                                                   uint32_t *statuses);
 
 /*
  Build a ring over `n` servers, each a NUL-terminated "host:port" string
@@ -1433,11 +1441,11 @@ uint32_t elasticache_delete_multi_packed(const elasticache_client *client,
  `weights` NULL or valid for `n` reads; `opts` NULL or live; `out` valid for
  one pointer write.
  */
-uint32_t elasticache_ring_new(const char *const *servers,
-                              size_t n,
-                              const uint32_t *weights,
-                              const elasticache_options *opts,
-                              elasticache_ring **out);
+elasticache_status elasticache_ring_new(const char *const *servers,
+                                        size_t n,
+                                        const uint32_t *weights,
+                                        const elasticache_options *opts,
+                                        elasticache_ring **out);
 
 /*
  Store in `*index` the index (into the list given to `elasticache_ring_new`)
@@ -1449,10 +1457,10 @@ uint32_t elasticache_ring_new(const char *const *servers,
  `ring` must be live; `key` valid for `key_len` bytes (NULL only with
  `key_len == 0`); `index` valid for one write.
  */
-uint32_t elasticache_ring_lookup(const elasticache_ring *ring,
-                                 const uint8_t *key,
-                                 size_t key_len,
-                                 size_t *index);
+elasticache_status elasticache_ring_lookup(const elasticache_ring *ring,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           size_t *index);
 
 /*
  Store in `*host_port` server `index`'s "host:port" ("[v6addr]:port" for
@@ -1462,9 +1470,9 @@ uint32_t elasticache_ring_lookup(const elasticache_ring *ring,
  # Safety
  `ring` must be live; `host_port` valid for one pointer write.
  */
-uint32_t elasticache_ring_server(const elasticache_ring *ring,
-                                 size_t index,
-                                 const char **host_port);
+elasticache_status elasticache_ring_server(const elasticache_ring *ring,
+                                           size_t index,
+                                           const char **host_port);
 
 /*
  The number of servers the ring was built over. Returns 0 for NULL.

@@ -396,12 +396,12 @@ class client : public detail::handle<elasticache_client, elasticache_client_free
 #endif
 
   private:
-    using read_fn = std::uint32_t (*)(const elasticache_client *, const std::uint8_t *, std::size_t,
-                                      elasticache_value **);
-    using store_fn = std::uint32_t (*)(const elasticache_client *, const std::uint8_t *, std::size_t,
-                                       const std::uint8_t *, std::size_t, std::uint32_t, std::int64_t);
-    using count_fn = std::uint32_t (*)(const elasticache_client *, const std::uint8_t *, std::size_t, std::uint64_t,
-                                       std::uint64_t *);
+    using read_fn = elasticache_status (*)(const elasticache_client *, const std::uint8_t *, std::size_t,
+                                           elasticache_value **);
+    using store_fn = elasticache_status (*)(const elasticache_client *, const std::uint8_t *, std::size_t,
+                                            const std::uint8_t *, std::size_t, std::uint32_t, std::int64_t);
+    using count_fn = elasticache_status (*)(const elasticache_client *, const std::uint8_t *, std::size_t,
+                                            std::uint64_t, std::uint64_t *);
     result<std::optional<value>> read(read_fn f, std::string_view key) const {
         elasticache_value *out = nullptr;
         const std::uint32_t rc = f(p_, detail::u8(key.data()), key.size(), &out);

@@ -349,7 +349,7 @@ class config : public detail::handle<elasticache_config, elasticache_config_free
     detail::index_iterator<config, config_node> end() const noexcept { return {this, size()}; }
 
   private:
-    using fn = std::uint32_t (*)(const char *, const elasticache_options *, elasticache_config **);
+    using fn = elasticache_status (*)(const char *, const elasticache_options *, elasticache_config **);
     static result<config> call(fn f, std::string_view endpoint, const options &opts) {
         const std::string ep(endpoint);
         elasticache_config *out = nullptr;

@@ -15,14 +15,14 @@ thread_local! {
 // after the slot is gone, must still not panic across the C boundary.
 
 /// Remember `err` as this thread's last error and return its status code.
-pub fn set_last_error(err: &Error) -> u32 {
+pub fn set_last_error(err: &Error) -> Status {
     let msg = err.to_string();
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut s) = slot.try_borrow_mut() {
             *s = msg;
         }
     });
-    err.status() as u32
+    err.status()
 }
 
 /// Forget this thread's last error (done at the start of every call).
@@ -45,13 +45,13 @@ pub fn with_last_error<R>(f: impl FnOnce(&str) -> R) -> R {
 /// The body of every exported function that returns a status: clears the last
 /// error, runs `f` inside a panic boundary, and turns its `Err` into a status
 /// code plus a last-error message.
-pub fn call(f: impl FnOnce() -> Result<(), Error>) -> u32 {
+pub fn call(f: impl FnOnce() -> Result<(), Error>) -> Status {
     let run = || {
         clear_last_error();
         f()
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(())) => Status::Ok as u32,
+        Ok(Ok(())) => Status::Ok,
         Ok(Err(e)) => set_last_error(&e),
         Err(payload) => {
             let msg = if let Some(s) = payload.downcast_ref::<&str>() {

@@ -7,7 +7,7 @@ use super::boundary::{bytes, c_str, call, copy_out, server_list};
 use super::handle::{Handle, Out};
 use super::options::elasticache_options;
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 
 /// A client over a cluster. Safe to share between threads: every operation
 /// may be called concurrently on one client. Free with `elasticache_client_free`
@@ -41,7 +41,7 @@ pub unsafe extern "C" fn elasticache_client_new(
     endpoint: *const c_char,
     options: *const elasticache_options,
     out: *mut *mut elasticache_client,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, endpoint, opts) = unsafe {
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn elasticache_client_new_servers(
     weights: *const u32,
     options: *const elasticache_options,
     out: *mut *mut elasticache_client,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, specs, opts) = unsafe {
@@ -106,7 +106,7 @@ pub unsafe extern "C" fn elasticache_client_free(client: *mut elasticache_client
 /// # Safety
 /// `client` must be live.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_client_refresh(client: *const elasticache_client) -> u32 {
+pub unsafe extern "C" fn elasticache_client_refresh(client: *const elasticache_client) -> Status {
     // SAFETY: caller's contract.
     call(|| unsafe { client_ref(client)? }.refresh())
 }
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn elasticache_server_for_key(
     buf: *mut c_char,
     len: usize,
     out_n: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         unsafe {
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn elasticache_client_servers(
     buf: *mut c_char,
     len: usize,
     out_n: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         unsafe {
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn elasticache_server_index_for_key(
     key: *const u8,
     key_len: usize,
     index: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         super::boundary::non_null(index, "index")?;
         // SAFETY (this block): the caller's contract; `index` checked non-NULL.
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn elasticache_server_index_for_key(
 #[no_mangle]
 pub unsafe extern "C" fn elasticache_client_disconnect_all(
     client: *const elasticache_client,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         unsafe { client_ref(client)? }.disconnect_all();

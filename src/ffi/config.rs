@@ -9,7 +9,7 @@ use super::handle::{put, Handle, Out};
 use super::options::elasticache_options;
 use crate::cluster::discovery::Config;
 use crate::cluster::registry;
-use crate::error::Error;
+use crate::error::{Error, Status};
 
 /// A cluster configuration: version and nodes. Immutable; safe to read from
 /// many threads; free once with `elasticache_config_free`.
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn elasticache_discover(
     endpoint: *const c_char,
     options: *const elasticache_options,
     out: *mut *mut elasticache_config,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, endpoint, opts) = unsafe {
@@ -89,7 +89,7 @@ pub unsafe extern "C" fn elasticache_refresh(
     endpoint: *const c_char,
     options: *const elasticache_options,
     out: *mut *mut elasticache_config,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (endpoint, opts) = unsafe {
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn elasticache_config_node(
     host: *mut *const c_char,
     ip: *mut *const c_char,
     port: *mut u16,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let c = unsafe { elasticache_config::try_ref(config)? };

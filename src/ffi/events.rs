@@ -4,6 +4,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
 use super::boundary::{call, call_infallible};
+use crate::error::Status;
 use crate::events::{self, Event, EventKind};
 
 /// One event, as handed to the callback. The strings are NUL-terminated,
@@ -71,7 +72,7 @@ fn text(s: &str) -> CString {
 pub unsafe extern "C" fn elasticache_set_event_callback(
     callback: elasticache_event_fn,
     user_data: *mut c_void,
-) -> u32 {
+) -> Status {
     call(|| {
         let Some(f) = callback else {
             events::set_handler(None);

@@ -7,7 +7,7 @@ use super::boundary::{bytes, call, key_list, non_null, put_statuses};
 use super::client::{client_ref, elasticache_client};
 use super::handle::{Handle, Out};
 use crate::client::Lease;
-use crate::error::Error;
+use crate::error::{Error, Status};
 use crate::protocol::meta::LeaseState;
 
 /// What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn elasticache_get_or_lease(
     lease_ttl: u32,
     recache_before: u32,
     out: *mut *mut elasticache_lease,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c, key) = unsafe {
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn elasticache_get_or_lease_multi(
     recache_before: u32,
     leases: *mut *mut elasticache_lease,
     statuses: *mut u32,
-) -> u32 {
+) -> Status {
     call(|| {
         if n > 0 {
             non_null(leases, "leases")?;
@@ -147,7 +147,7 @@ pub unsafe extern "C" fn elasticache_invalidate(
     key: *const u8,
     key_len: usize,
     ttl: u32,
-) -> u32 {
+) -> Status {
     // SAFETY: caller's contract.
     call(|| unsafe { client_ref(client)?.invalidate(bytes(key, key_len, "key")?, ttl) })
 }

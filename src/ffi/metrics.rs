@@ -6,7 +6,7 @@ use super::boundary::{call, non_null};
 use super::client::{client_ref, elasticache_client};
 use super::handle::{put, Handle, Out};
 use super::multi::cstring_lossy;
-use crate::error::Error;
+use crate::error::{Error, Status};
 use crate::metrics::{NodeSnapshot, NodeState, BUCKETS, BUCKET_BOUNDS_US};
 
 /// A snapshot of every node's counters, taken by `elasticache_client_metrics`.
@@ -61,7 +61,7 @@ impl Handle for elasticache_metrics {
 pub unsafe extern "C" fn elasticache_client_metrics(
     client: *const elasticache_client,
     out: *mut *mut elasticache_metrics,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c) = unsafe { (Out::new(out)?, client_ref(client)?) };
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn elasticache_metrics_node(
     metrics: *const elasticache_metrics,
     i: usize,
     out: *mut elasticache_node_metrics,
-) -> u32 {
+) -> Status {
     call(|| {
         non_null(out, "out")?;
         // SAFETY: caller's contract.
@@ -144,7 +144,7 @@ pub unsafe extern "C" fn elasticache_metrics_bucket(
     b: usize,
     upper_us: *mut u64,
     count: *mut u64,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let m = unsafe { elasticache_metrics::try_ref(metrics)? };

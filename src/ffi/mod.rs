@@ -62,13 +62,13 @@ pub unsafe extern "C" fn elasticache_last_error_message(
     buf: *mut c_char,
     len: usize,
     out_n: *mut usize,
-) -> u32 {
-    call_infallible(Status::Panic as u32, || {
+) -> Status {
+    call_infallible(Status::Panic, || {
         with_last_error(|msg| {
             // SAFETY: the caller's contract, forwarded.
             match unsafe { boundary::copy_out(msg.as_bytes(), buf.cast(), len, out_n) } {
-                Ok(()) => Status::Ok as u32,
-                Err(e) => e.status() as u32,
+                Ok(()) => Status::Ok,
+                Err(e) => e.status(),
             }
         })
     })

@@ -60,7 +60,7 @@ pub unsafe extern "C" fn elasticache_get_multi(
     n: usize,
     with_cas: bool,
     out: *mut *mut elasticache_multi,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c, keys) = unsafe {
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn elasticache_multi_item(
     len: *mut usize,
     flags: *mut u32,
     cas: *mut u64,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let m = unsafe { elasticache_multi::try_ref(multi)? };
@@ -146,7 +146,7 @@ pub unsafe extern "C" fn elasticache_multi_export(
     lens: *mut usize,
     flags: *mut u32,
     cas: *mut u64,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let m = unsafe { elasticache_multi::try_ref(multi)? };
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn elasticache_multi_arena(
     multi: *const elasticache_multi,
     data: *mut *const u8,
     len: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let m = unsafe { elasticache_multi::try_ref(multi)? };
@@ -257,7 +257,7 @@ pub unsafe extern "C" fn elasticache_set_multi(
     add: bool,
     n: usize,
     statuses: *mut u32,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (c, keys, vals) = unsafe {
@@ -298,7 +298,7 @@ pub unsafe extern "C" fn elasticache_delete_multi(
     key_lens: *const usize,
     n: usize,
     statuses: *mut u32,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let results = unsafe { client_ref(client)?.delete_multi(&key_list(keys, key_lens, n)?) };

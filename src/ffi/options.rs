@@ -4,6 +4,7 @@ use std::ffi::c_char;
 
 use super::boundary::{c_str, call};
 use super::handle::{Handle, Out};
+use crate::error::Status;
 use crate::options::Options;
 
 /// A set of options, each settable by name (see `elasticache_options_set`).
@@ -35,7 +36,7 @@ impl elasticache_options {
 /// # Safety
 /// `out` must be valid for one pointer write.
 #[no_mangle]
-pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_options) -> u32 {
+pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_options) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         unsafe { Out::new(out)? }.give(elasticache_options(Options::default()));
@@ -80,7 +81,7 @@ pub unsafe extern "C" fn elasticache_options_set(
     opts: *mut elasticache_options,
     name: *const c_char,
     value: *const c_char,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract (not shared while modified).
         let (opts, name, value) = unsafe {

@@ -247,7 +247,7 @@ pub unsafe extern "C" fn elasticache_get_multi_packed(
     keys_len: usize,
     n: usize,
     out: *mut *mut elasticache_packed,
-) -> u32 {
+) -> Status {
     call(|| {
         non_null(out, "out")?;
         let mut joined = Vec::new();
@@ -327,7 +327,7 @@ pub unsafe extern "C" fn elasticache_set_multi_packed(
     add: bool,
     n: usize,
     statuses: *mut u32,
-) -> u32 {
+) -> Status {
     call(|| {
         let mut joined = Vec::new();
         // SAFETY: caller's contract.
@@ -389,7 +389,7 @@ pub unsafe extern "C" fn elasticache_delete_multi_packed(
     keys_len: usize,
     n: usize,
     statuses: *mut u32,
-) -> u32 {
+) -> Status {
     call(|| {
         let mut joined = Vec::new();
         // SAFETY: caller's contract.

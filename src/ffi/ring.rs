@@ -6,7 +6,7 @@ use std::ffi::{c_char, CString};
 use super::boundary::{bytes, call, non_null, server_list};
 use super::handle::{Handle, Out};
 use super::options::elasticache_options;
-use crate::error::Error;
+use crate::error::{Error, Status};
 use crate::net::addr::join_host_port;
 use crate::ring::Ring;
 
@@ -47,7 +47,7 @@ pub unsafe extern "C" fn elasticache_ring_new(
     weights: *const u32,
     opts: *const elasticache_options,
     out: *mut *mut elasticache_ring,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, opts, specs) = unsafe {
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn elasticache_ring_lookup(
     key: *const u8,
     key_len: usize,
     index: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         non_null(index, "index")?;
         // SAFETY: caller's contract.
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn elasticache_ring_server(
     ring: *const elasticache_ring,
     index: usize,
     host_port: *mut *const c_char,
-) -> u32 {
+) -> Status {
     call(|| {
         non_null(host_port, "host_port")?;
         // SAFETY: caller's contract.

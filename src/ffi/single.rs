@@ -8,7 +8,7 @@ use super::boundary::{bytes, call};
 use super::client::{client_ref, elasticache_client};
 use super::handle::{put, Handle, Out};
 use crate::client::Item;
-use crate::error::Error;
+use crate::error::{Error, Status};
 use crate::protocol::StoreCommand;
 
 /// A value read from the cache: bytes, flags and cas id. Owned by the caller,
@@ -27,7 +27,7 @@ unsafe fn get_value(
     key_len: usize,
     with_cas: bool,
     out: *mut *mut elasticache_value,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c, key) = unsafe {
@@ -55,7 +55,7 @@ pub unsafe extern "C" fn elasticache_get(
     key: *const u8,
     key_len: usize,
     out: *mut *mut elasticache_value,
-) -> u32 {
+) -> Status {
     // SAFETY: forwarded contract.
     unsafe { get_value(client, key, key_len, false, out) }
 }
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn elasticache_gets(
     key: *const u8,
     key_len: usize,
     out: *mut *mut elasticache_value,
-) -> u32 {
+) -> Status {
     // SAFETY: forwarded contract.
     unsafe { get_value(client, key, key_len, true, out) }
 }
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn elasticache_get_into(
     len: *mut usize,
     flags: *mut u32,
     cas: *mut u64,
-) -> u32 {
+) -> Status {
     call(|| {
         if buf.is_null() && cap > 0 {
             return Err(Error::InvalidArgument(
@@ -190,7 +190,7 @@ unsafe fn store(
     flags: u32,
     exptime: i64,
     cas: u64,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (c, key, value) = unsafe {
@@ -215,7 +215,7 @@ unsafe fn store(
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_set(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> u32 {
+pub unsafe extern "C" fn elasticache_set(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> Status {
     unsafe { store(StoreCommand::Set, client, key, key_len, value, value_len, flags, exptime, 0) }
 }
 
@@ -225,7 +225,7 @@ pub unsafe extern "C" fn elasticache_set(client: *const elasticache_client, key:
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_add(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> u32 {
+pub unsafe extern "C" fn elasticache_add(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> Status {
     unsafe { store(StoreCommand::Add, client, key, key_len, value, value_len, flags, exptime, 0) }
 }
 
@@ -235,7 +235,7 @@ pub unsafe extern "C" fn elasticache_add(client: *const elasticache_client, key:
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_replace(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> u32 {
+pub unsafe extern "C" fn elasticache_replace(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> Status {
     unsafe { store(StoreCommand::Replace, client, key, key_len, value, value_len, flags, exptime, 0) }
 }
 
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn elasticache_replace(client: *const elasticache_client, 
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_append(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> u32 {
+pub unsafe extern "C" fn elasticache_append(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> Status {
     unsafe { store(StoreCommand::Append, client, key, key_len, value, value_len, flags, exptime, 0) }
 }
 
@@ -256,7 +256,7 @@ pub unsafe extern "C" fn elasticache_append(client: *const elasticache_client, k
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_prepend(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> u32 {
+pub unsafe extern "C" fn elasticache_prepend(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64) -> Status {
     unsafe { store(StoreCommand::Prepend, client, key, key_len, value, value_len, flags, exptime, 0) }
 }
 
@@ -267,7 +267,7 @@ pub unsafe extern "C" fn elasticache_prepend(client: *const elasticache_client, 
 /// `value_len` bytes (or NULL with 0).
 #[no_mangle]
 #[rustfmt::skip]
-pub unsafe extern "C" fn elasticache_cas(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64, cas: u64) -> u32 {
+pub unsafe extern "C" fn elasticache_cas(client: *const elasticache_client, key: *const u8, key_len: usize, value: *const u8, value_len: usize, flags: u32, exptime: i64, cas: u64) -> Status {
     unsafe { store(StoreCommand::Cas, client, key, key_len, value, value_len, flags, exptime, cas) }
 }
 
@@ -280,7 +280,7 @@ pub unsafe extern "C" fn elasticache_delete(
     client: *const elasticache_client,
     key: *const u8,
     key_len: usize,
-) -> u32 {
+) -> Status {
     // SAFETY: caller's contract.
     call(|| unsafe { client_ref(client)?.delete(bytes(key, key_len, "key")?) })
 }
@@ -293,7 +293,7 @@ unsafe fn arith(
     incr: bool,
     delta: u64,
     out: *mut u64,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         unsafe {
@@ -319,7 +319,7 @@ pub unsafe extern "C" fn elasticache_incr(
     key_len: usize,
     delta: u64,
     new_value: *mut u64,
-) -> u32 {
+) -> Status {
     // SAFETY: forwarded contract.
     unsafe { arith(client, key, key_len, true, delta, new_value) }
 }
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn elasticache_decr(
     key_len: usize,
     delta: u64,
     new_value: *mut u64,
-) -> u32 {
+) -> Status {
     // SAFETY: forwarded contract.
     unsafe { arith(client, key, key_len, false, delta, new_value) }
 }
@@ -350,7 +350,7 @@ pub unsafe extern "C" fn elasticache_touch(
     key: *const u8,
     key_len: usize,
     exptime: i64,
-) -> u32 {
+) -> Status {
     // SAFETY: caller's contract.
     call(|| unsafe { client_ref(client)?.touch(bytes(key, key_len, "key")?, exptime) })
 }
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn elasticache_touch(
 pub unsafe extern "C" fn elasticache_flush_all(
     client: *const elasticache_client,
     delay: u32,
-) -> u32 {
+) -> Status {
     // SAFETY: caller's contract.
     call(|| unsafe { client_ref(client)? }.flush_all(delay))
 }

@@ -67,7 +67,7 @@ pub unsafe extern "C" fn elasticache_client_stats(
     client: *const elasticache_client,
     arg: *const c_char,
     out: *mut *mut elasticache_stats,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c, arg) =
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn elasticache_client_stats(
 pub unsafe extern "C" fn elasticache_client_versions(
     client: *const elasticache_client,
     out: *mut *mut elasticache_stats,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
         let (out, c) = unsafe { (Out::new(out)?, client_ref(client)?) };
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn elasticache_stats_node(
     server: *mut *const c_char,
     status: *mut u32,
     entries: *mut usize,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let s = unsafe { elasticache_stats::try_ref(stats)? };
@@ -173,7 +173,7 @@ pub unsafe extern "C" fn elasticache_stats_entry(
     j: usize,
     name: *mut *const c_char,
     value: *mut *const c_char,
-) -> u32 {
+) -> Status {
     call(|| {
         // SAFETY: caller's contract.
         let s = unsafe { elasticache_stats::try_ref(stats)? };

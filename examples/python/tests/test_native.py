@@ -63,14 +63,15 @@ def test_declarations_match_the_header():
 # foreign call would get wrong silently (or crash on).
 DRIFTS = [
     ("size_t key_len);", "uint32_t key_len);"),              # parameter type (elasticache_delete)
-    ("uint64_t cas);\nuint32_t elasticache_delete", "uint32_t cas);\nuint32_t elasticache_delete"),
-    ("size_t *index);\nuint32_t elasticache_client_servers",
-     "size_t index);\nuint32_t elasticache_client_servers"),  # pointer level
+    ("uint64_t cas);\nelasticache_status elasticache_delete", "uint32_t cas);\nelasticache_status elasticache_delete"),
+    ("size_t *index);\nelasticache_status elasticache_client_servers",
+     "size_t index);\nelasticache_status elasticache_client_servers"),  # pointer level
     ("const char *elasticache_version(void);", "char *elasticache_version(void);"),  # return type
     ("uint64_t elasticache_fork_generation(void);", "uint32_t elasticache_fork_generation(void);"),
-    ("uint32_t elasticache_touch(const elasticache_client *client, const char *key, size_t key_len,\n"
-     "                           int64_t exptime);",
-     "uint32_t elasticache_touch(const elasticache_client *client, const char *key, size_t key_len);"),
+    ("elasticache_status elasticache_touch(const elasticache_client *client, const char *key, size_t key_len,\n"
+     "                                     int64_t exptime);",
+     "elasticache_status elasticache_touch(const elasticache_client *client, const char *key, size_t key_len);"),
+    ("elasticache_status elasticache_flush_all(", "uint64_t elasticache_flush_all("),  # a status is 32 bits
     ("void elasticache_stats_free(elasticache_stats *stats);\n", ""),  # a function left out
     ("void elasticache_ring_free(elasticache_ring *ring);",
      "void elasticache_ring_free(elasticache_ring *ring);\nvoid elasticache_gone(void);"),
