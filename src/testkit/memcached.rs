@@ -1,7 +1,7 @@
 //! A real memcached process on a loopback address and a free port, killed on drop.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,10 +10,7 @@ pub fn memcached_bin() -> String {
     std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".to_string())
 }
 
-/// A free TCP port on `ip` (bound then released; the caller binds it next).
-pub fn free_port(ip: &str) -> io::Result<u16> {
-    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
-}
+pub use super::port::free_port;
 
 /// A running memcached process.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod endpoint;
 pub mod fakenode;
 pub mod memcached;
+pub mod port;
 pub mod support;
 pub mod tls;
 

@@ -3,7 +3,7 @@
 //! `config get cluster`. Certificates are the caller's (PEM files).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::memcached::{free_port, memcached_bin, text_command, wait_serving};
+use super::port::bind_unique;
 
 /// A memcached process serving TLS on [`TlsMemcached::port`] and plain text on
 /// [`TlsMemcached::plain_port`] (same cache), killed on drop.
@@ -35,9 +36,6 @@ impl TlsMemcached {
         let mut last = None;
         for _ in 0..5 {
             let (port, plain_port) = (free_port(ip)?, free_port(ip)?);
-            if port == plain_port {
-                continue;
-            }
             let mut args: Vec<String> = vec![
                 "-Z".into(),
                 "-o".into(),
@@ -208,7 +206,7 @@ impl TlsConfigEndpoint {
         .with_single_cert(certs, key)
         .map_err(io::Error::other)?;
         let config = Arc::new(config);
-        let listener = TcpListener::bind((ip, 0))?;
+        let listener = bind_unique(ip)?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let payload = Arc::new(Mutex::new(payload.to_string()));

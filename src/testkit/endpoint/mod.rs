@@ -27,6 +27,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::discovery::Node;
+use crate::testkit::port::bind_unique;
 
 use reply::{is_quit, render_payload, reply, After, State};
 pub use reply::{Engine, Format, Request};
@@ -62,9 +63,10 @@ impl ConfigEndpoint {
         ConfigEndpoint::start_on("127.0.0.1", nodes)
     }
 
-    /// Start an endpoint on `ip` (any loopback address) and a free port.
+    /// Start an endpoint on `ip` (any loopback address) and a free port no
+    /// earlier testkit server in this process had (see [`crate::testkit::port`]).
     pub fn start_on(ip: &str, nodes: Vec<Node>) -> io::Result<ConfigEndpoint> {
-        let listener = TcpListener::bind((ip, 0))?;
+        let listener = bind_unique(ip)?;
         let port = listener.local_addr()?.port();
         let ep = ConfigEndpoint {
             ip: ip.to_string(),
