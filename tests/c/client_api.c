@@ -164,10 +164,5 @@ int main(void) {
 
     elasticache_client_free(c);
     elasticache_options_free(opts);
-    if (failures) {
-        fprintf(stderr, "%d checks failed\n", failures);
-        return 1;
-    }
-    printf("ok: client API\n");
-    return 0;
+    return checks_done("client_api");
 }

@@ -153,10 +153,5 @@ int main(void) {
 
     elasticache_client_free(c);
     elasticache_options_free(opts);
-    if (failures) {
-        fprintf(stderr, "events: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("events: all checks passed\n");
-    return 0;
+    return checks_done("events");
 }
