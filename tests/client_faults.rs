@@ -5,18 +5,13 @@
 
 use std::time::Duration;
 
-use elasticache::client::Client;
 use elasticache::options::Options;
-use elasticache::testkit::{client_for, fork_and_wait, ChildEnd, Memcached};
+use elasticache::testkit::{client_for, fork_and_wait, keys_by_node, ChildEnd, Memcached};
 use elasticache::Error;
 
 fn short(o: &mut Options) {
     o.connect_timeout = Duration::from_millis(300);
     o.io_timeout = Duration::from_millis(300);
-}
-
-fn refs(nodes: &[Memcached]) -> Vec<&Memcached> {
-    nodes.iter().collect()
 }
 
 /// memcached's count of connections ever accepted.
@@ -28,22 +23,10 @@ fn total_connections(m: &Memcached) -> u64 {
         .unwrap_or_else(|| panic!("no total_connections in {s:?}"))
 }
 
-/// Keys owned by each node, by index, found through the client's own placement.
-fn keys_by_node(c: &Client, nodes: &[Memcached], n: usize) -> Vec<Vec<String>> {
-    let mut out = vec![Vec::new(); nodes.len()];
-    for i in 0..n {
-        let k = format!("key:{i}");
-        let owner = c.server_for(k.as_bytes()).unwrap();
-        let idx = nodes.iter().position(|m| m.addr() == owner).unwrap();
-        out[idx].push(k);
-    }
-    out
-}
-
 #[test]
 fn without_remove_failed_an_ejected_node_fails_fast() {
     let mut nodes: Vec<Memcached> = (0..2).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&refs(&nodes), |o| {
+    let c = client_for(&nodes, |o| {
         short(o);
         o.failure_limit = 1;
         o.retry_timeout = Duration::from_secs(30);
@@ -73,7 +56,7 @@ fn without_remove_failed_an_ejected_node_fails_fast() {
 #[test]
 fn parent_and_child_each_see_only_their_own_replies() {
     let nodes: Vec<Memcached> = (0..2).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&refs(&nodes), |o| o.io_timeout = Duration::from_secs(2));
+    let c = client_for(&nodes, |o| o.io_timeout = Duration::from_secs(2));
     // Open connections in the parent before forking.
     for i in 0..20 {
         c.set(format!("pre:{i}").as_bytes(), b"parent", 0, 0)

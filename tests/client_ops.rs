@@ -231,7 +231,7 @@ fn flush_all_version_stats_on_every_node() {
 #[test]
 fn multi_get_1000_keys_over_4_nodes() {
     let nodes: Vec<Memcached> = (0..4).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |_| {});
+    let c = client_for(&nodes, |_| {});
     let keys: Vec<Vec<u8>> = (0..1000).map(|i| format!("mk:{i}").into_bytes()).collect();
     let items: Vec<(&[u8], Vec<u8>)> = keys
         .iter()
@@ -287,9 +287,7 @@ fn multi_get_1000_keys_over_4_nodes() {
 fn multi_set_large_batches_do_not_deadlock() {
     // Requests far larger than the socket buffers force the interleaved path.
     let nodes: Vec<Memcached> = (0..2).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |o| {
-        o.io_timeout = Duration::from_secs(5)
-    });
+    let c = client_for(&nodes, |o| o.io_timeout = Duration::from_secs(5));
     let value = vec![b'x'; 100_000];
     let keys: Vec<Vec<u8>> = (0..200).map(|i| format!("big:{i}").into_bytes()).collect();
     let items: Vec<(&[u8], &[u8], u32, i64)> = keys
@@ -312,7 +310,7 @@ fn multi_set_large_batches_do_not_deadlock() {
 #[test]
 fn multi_get_with_a_dead_node_returns_the_others() {
     let mut nodes: Vec<Memcached> = (0..3).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |o| {
+    let c = client_for(&nodes, |o| {
         o.connect_timeout = Duration::from_millis(300);
         o.io_timeout = Duration::from_millis(300);
         o.failure_limit = 100; // keep the dead node on the ring for this test
@@ -349,9 +347,7 @@ fn multi_get_with_a_dead_node_returns_the_others() {
 #[test]
 fn threads_share_one_client_without_cross_talk() {
     let nodes: Vec<Memcached> = (0..3).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |o| {
-        o.max_connections_per_node = 4
-    });
+    let c = client_for(&nodes, |o| o.max_connections_per_node = 4);
     let c = &c;
     std::thread::scope(|s| {
         for t in 0..8u32 {
@@ -387,7 +383,7 @@ fn threads_share_one_client_without_cross_talk() {
 #[test]
 fn multi_get_arena_holds_every_value_in_one_buffer() {
     let nodes: Vec<Memcached> = (0..3).map(|_| Memcached::start().unwrap()).collect();
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |_| {});
+    let c = client_for(&nodes, |_| {});
     let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("ak:{i}").into_bytes()).collect();
     // Lengths vary (0 included) so a wrong offset shows as a wrong value.
     let values: Vec<Vec<u8>> = (0..60)

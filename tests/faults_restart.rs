@@ -9,28 +9,18 @@ use std::time::Duration;
 
 use elasticache::client::Client;
 use elasticache::options::Options;
-use elasticache::ring::ServerSpec;
-use elasticache::testkit::Memcached;
+use elasticache::testkit::{self, Memcached};
 use elasticache::Error;
 
+/// [`testkit::client_for`] with this file's timeouts and failure settings.
 fn client_for(servers: &[&Memcached], tweak: impl FnOnce(&mut Options)) -> Client {
-    let mut opts = Options {
-        connect_timeout: Duration::from_millis(500),
-        io_timeout: Duration::from_millis(500),
-        failure_limit: 2,
-        retry_timeout: Duration::from_secs(5),
-        ..Options::default()
-    };
-    tweak(&mut opts);
-    let specs = servers
-        .iter()
-        .map(|m| ServerSpec {
-            host: m.ip().to_string(),
-            port: m.port(),
-            weight: 1,
-        })
-        .collect();
-    Client::from_servers(specs, opts).unwrap()
+    testkit::client_for(servers, |o| {
+        o.connect_timeout = Duration::from_millis(500);
+        o.io_timeout = Duration::from_millis(500);
+        o.failure_limit = 2;
+        o.retry_timeout = Duration::from_secs(5);
+        tweak(o);
+    })
 }
 
 /// Leave `n` idle connections in the client's pool for `m`'s node: `n`

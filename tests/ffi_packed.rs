@@ -55,20 +55,31 @@ enum Got {
     Status(u32, Option<String>),
 }
 
-fn get_packed(c: &Client, prefix: &[u8], keys: &[&[u8]]) -> Vec<Got> {
-    let joined = keys.join(&b' ');
+/// `elasticache_get_multi_packed` of `n` keys, space-separated in `keys`:
+/// its status and its result (to free).
+fn get_multi_packed(
+    c: &Client,
+    prefix: &[u8],
+    keys: &[u8],
+    n: usize,
+) -> (u32, *mut elasticache_packed) {
     let mut out = ptr::null_mut();
     let st = unsafe {
         elasticache_get_multi_packed(
             c.0,
             prefix.as_ptr(),
             prefix.len(),
-            joined.as_ptr(),
-            joined.len(),
+            keys.as_ptr(),
             keys.len(),
+            n,
             &mut out,
         )
     };
+    (st, out)
+}
+
+fn get_packed(c: &Client, prefix: &[u8], keys: &[&[u8]]) -> Vec<Got> {
+    let (st, out) = get_multi_packed(c, prefix, &keys.join(&b' '), keys.len());
     assert_eq!(st, Status::Ok as u32);
     let p = unsafe { &*out };
     let data = unsafe { std::slice::from_raw_parts(p.data.cast::<u8>(), p.len) };
@@ -296,18 +307,7 @@ fn refusals_send_nothing() {
             statuses.iter().all(|&s| s == u32::MAX),
             "statuses untouched"
         );
-        let mut out = ptr::null_mut();
-        let st = unsafe {
-            elasticache_get_multi_packed(
-                c.0,
-                prefix.as_ptr(),
-                prefix.len(),
-                keys.as_ptr(),
-                keys.len(),
-                *n,
-                &mut out,
-            )
-        };
+        let (st, out) = get_multi_packed(&c, prefix, keys, *n);
         assert_eq!(st, Status::InvalidArgument as u32);
         assert!(out.is_null(), "no output on failure");
     }

@@ -4,29 +4,19 @@
 
 use elasticache::client::Client;
 use elasticache::metrics::{NodeSnapshot, NodeState};
-use elasticache::options::Options;
-use elasticache::ring::ServerSpec;
-use elasticache::testkit::Memcached;
+use elasticache::testkit::{client_for, Memcached};
 
 fn client(nodes: &[Memcached]) -> Client {
-    let mut opts = Options::default();
-    for (k, v) in [
-        ("connect_timeout", "300"),
-        ("io_timeout", "300"),
-        ("failure_limit", "2"),
-        ("retry_timeout", "30"),
-    ] {
-        opts.set(k, v).unwrap();
-    }
-    let specs = nodes
-        .iter()
-        .map(|m| ServerSpec {
-            host: m.ip().to_string(),
-            port: m.port(),
-            weight: 1,
-        })
-        .collect();
-    Client::from_servers(specs, opts).unwrap()
+    client_for(nodes, |o| {
+        for (k, v) in [
+            ("connect_timeout", "300"),
+            ("io_timeout", "300"),
+            ("failure_limit", "2"),
+            ("retry_timeout", "30"),
+        ] {
+            o.set(k, v).unwrap();
+        }
+    })
 }
 
 fn by_node(c: &Client, node: &str) -> NodeSnapshot {

@@ -8,7 +8,6 @@
 mod ring_common;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::Command;
 
 use elasticache::client::Client;
@@ -17,17 +16,9 @@ use elasticache::options::Options;
 use elasticache::protocol::StoreCommand;
 use elasticache::ring::Distribution;
 use elasticache::testkit::LocalCluster;
-use ring_common::{compile_oracle, keys, present, run_oracle};
+use ring_common::{compile_oracle, keys, oracle_script, present, run_oracle};
 
 const KEYS: usize = 10_000;
-
-fn oracle_script(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/oracle")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// (mode, nodes, hash, libmemcached distribution name, pylibmc behaviors).
 const MODES: [(Distribution, usize, HashAlgorithm, &str, &str); 4] = [

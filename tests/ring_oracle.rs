@@ -12,24 +12,15 @@
 
 mod ring_common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use elasticache::hash::HashAlgorithm;
 use elasticache::ring::{Distribution, Ring, ServerSpec};
 use elasticache::testkit::Memcached;
-use ring_common::{assert_placement, compile_oracle, keys, run_oracle, Pool};
+use ring_common::{assert_placement, compile_oracle, keys, oracle_script, run_oracle, Pool};
 
 const KEYS: usize = 10_000;
-
-fn oracle_script(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/oracle")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// The servers of one case: `n` from the pool, on port 11211 or not, or mixed.
 fn pick(pool: &Pool, n: usize, style: usize) -> Vec<&Memcached> {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use elasticache::client::Client;
 use elasticache::options::Options;
-use elasticache::testkit::{client_for, fork_and_wait, ChildEnd, LocalCluster, Memcached, Request};
+use elasticache::testkit::{
+    client_for, fork_and_wait, keys_by_node, ChildEnd, LocalCluster, Memcached, Request,
+};
 use elasticache::Error;
 
 /// Scheduling slack on a busy 2-core machine.
@@ -19,23 +21,11 @@ fn short(o: &mut Options) {
     o.io_timeout = Duration::from_millis(300);
 }
 
-/// Keys owned by each node, by index, found through the client's own placement.
-fn keys_by_node(c: &Client, nodes: &[Memcached], n: usize) -> Vec<Vec<String>> {
-    let mut out = vec![Vec::new(); nodes.len()];
-    for i in 0..n {
-        let k = format!("key:{i}");
-        let owner = c.server_for(k.as_bytes()).unwrap();
-        let idx = nodes.iter().position(|m| m.addr() == owner).unwrap();
-        out[idx].push(k);
-    }
-    out
-}
-
 #[test]
 fn killed_node_is_ejected_then_revived() {
     let mut nodes: Vec<Memcached> = (0..3).map(|_| Memcached::start().unwrap()).collect();
     let retry = Duration::from_secs(1);
-    let c = client_for(&nodes.iter().collect::<Vec<_>>(), |o| {
+    let c = client_for(&nodes, |o| {
         short(o);
         o.failure_limit = 2;
         o.retry_timeout = retry;

@@ -138,6 +138,17 @@ fn cluster(tag: &str, n: usize) -> Cluster {
 }
 
 impl Cluster {
+    /// A TLS client over the nodes by host name, trusting the cluster's CA.
+    fn client(&self) -> Client {
+        let specs = self
+            .names
+            .iter()
+            .zip(&self.nodes)
+            .map(|(n, m)| spec(n, m.port()))
+            .collect();
+        Client::from_servers(specs, tls_opts(&self.pki)).unwrap()
+    }
+
     /// A discovery payload listing the nodes by host name, with an IP column
     /// where nothing listens (it must not be used under TLS).
     fn payload(&self, version: u64) -> String {
@@ -154,13 +165,7 @@ impl Cluster {
 #[test]
 fn multi_get_over_four_tls_nodes_with_large_batches() {
     let cl = cluster("multi", 4);
-    let specs = cl
-        .names
-        .iter()
-        .zip(&cl.nodes)
-        .map(|(n, m)| spec(n, m.port()))
-        .collect();
-    let c = Client::from_servers(specs, tls_opts(&cl.pki)).unwrap();
+    let c = cl.client();
 
     // 600 keys of ~200 bytes: each node's request (~30 KB) is over 16 KB, so
     // it is split into several lines, each answered by its own END. (With
@@ -529,13 +534,7 @@ fn bad_tls_options_are_refused() {
 #[test]
 fn threads_share_a_tls_client() {
     let cl = cluster("threads", 2);
-    let specs = cl
-        .names
-        .iter()
-        .zip(&cl.nodes)
-        .map(|(n, m)| spec(n, m.port()))
-        .collect();
-    let c = Arc::new(Client::from_servers(specs, tls_opts(&cl.pki)).unwrap());
+    let c = Arc::new(cl.client());
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let c = c.clone();
@@ -563,13 +562,7 @@ fn threads_share_a_tls_client() {
 #[test]
 fn fork_child_uses_its_own_tls_sessions() {
     let cl = cluster("fork", 2);
-    let specs = cl
-        .names
-        .iter()
-        .zip(&cl.nodes)
-        .map(|(n, m)| spec(n, m.port()))
-        .collect();
-    let c = Client::from_servers(specs, tls_opts(&cl.pki)).unwrap();
+    let c = cl.client();
     // The parent has open TLS sessions to both nodes before the fork.
     for i in 0..20 {
         c.set(format!("p{i}").as_bytes(), b"parent", 0, 0).unwrap();

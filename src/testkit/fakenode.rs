@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::port::bind_unique;
+
 /// What the fake node does on every connection.
 #[derive(Debug, Clone)]
 pub enum Script {
@@ -61,7 +63,7 @@ pub struct FakeNode {
 impl FakeNode {
     /// Listen and run `script` on every connection.
     pub fn start(script: Script) -> io::Result<FakeNode> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = bind_unique("127.0.0.1")?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));

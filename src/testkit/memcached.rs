@@ -1,27 +1,23 @@
 //! A real memcached process on a loopback address and a free port, killed on drop.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use super::port::free_port;
 
 /// The memcached binary: `$MEMCACHED_BIN`, else `memcached` on the PATH.
 pub fn memcached_bin() -> String {
     std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".to_string())
 }
 
-/// A free TCP port on `ip` (bound then released; the caller binds it next).
-pub fn free_port(ip: &str) -> io::Result<u16> {
-    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
-}
-
 /// A running memcached process.
 #[derive(Debug)]
 pub struct Memcached {
-    child: Option<Child>,
+    process: Process,
     ip: String,
     port: u16,
-    args: Vec<String>,
 }
 
 impl Memcached {
@@ -46,49 +42,19 @@ impl Memcached {
 
     /// Start memcached on `ip:port` exactly (used to bring a node back on its old port).
     pub fn start_at(ip: &str, port: u16, extra: &[&str]) -> io::Result<Memcached> {
-        let mut args: Vec<String> = vec![
-            "-l".into(),
-            ip.into(),
-            "-p".into(),
-            port.to_string(),
-            "-U".into(),
-            "0".into(),
-            "-m".into(),
-            "64".into(),
-            "-t".into(),
-            "2".into(),
-            "-c".into(),
-            "1024".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        // memcached refuses to run as root without -u.
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            args.push("-u".into());
-            args.push("root".into());
-        }
-        let child = Command::new(memcached_bin())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot run {}: {e}", memcached_bin()))
-            })?;
+        let listen = ["-l", ip, "-p", &port.to_string()].map(String::from);
         let mut m = Memcached {
-            child: Some(child),
+            process: Process::new(listen.into(), extra),
             ip: ip.to_string(),
             port,
-            args,
         };
-        m.wait_ready(Duration::from_secs(5))?;
+        m.run()?;
         Ok(m)
     }
 
-    fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
+    fn run(&mut self) -> io::Result<()> {
         let what = format!("memcached on {}", self.addr());
-        wait_serving(&mut self.child, &what, &self.ip, self.port, limit)
+        self.process.start(&what, &self.ip, self.port)
     }
 
     /// The IP it listens on.
@@ -150,32 +116,108 @@ impl Memcached {
 
     /// Kill the process now (the port stays remembered for [`Memcached::restart`]).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.is_running()
     }
 
     /// Start it again on the same address and port (after [`Memcached::kill`]).
     pub fn restart(&mut self) -> io::Result<()> {
+        self.run()
+    }
+}
+
+/// One memcached process and the arguments it runs with, to run it again
+/// the same way; killed on drop. Shared by the plain and the TLS launchers.
+#[derive(Debug)]
+pub(crate) struct Process {
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+impl Process {
+    /// Not started yet: the `listen` arguments (`-l`, `-p`, `-Z`, ...), the
+    /// settings every test server gets, then `extra`.
+    pub(crate) fn new(listen: Vec<String>, extra: &[&str]) -> Process {
+        let mut args = listen;
+        // No UDP, a small cache, few threads: many servers run side by side.
+        args.extend(["-U", "0", "-m", "64", "-t", "2", "-c", "1024"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        // memcached refuses to run as root without -u.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            args.extend(["-u", "root"].map(String::from));
+        }
+        Process { child: None, args }
+    }
+
+    /// (Re)start it and wait until it answers in plain text on `ip:port`;
+    /// `what` names it in errors.
+    pub(crate) fn start(&mut self, what: &str, ip: &str, port: u16) -> io::Result<()> {
         self.kill();
         let child = Command::new(memcached_bin())
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot run {}: {e}", memcached_bin()))
+            })?;
         self.child = Some(child);
-        self.wait_ready(Duration::from_secs(5))
+        self.wait_serving(what, ip, port, Duration::from_secs(5))
+    }
+
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Wait until this process itself answers on `ip:port` (its `stats` name
+    /// its pid), failing when it exits or stays silent past `limit` (then it
+    /// is killed).
+    fn wait_serving(&mut self, what: &str, ip: &str, port: u16, limit: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(io::Error::other(format!("{what} exited: {status}")));
+            }
+            // The answer must come from this process, not from whoever else may
+            // hold the address (a port taken between probe and bind).
+            let Some(pid) = self.child.as_ref().map(Child::id) else {
+                return Err(io::Error::other(format!("{what} is not running")));
+            };
+            let stats = text_command(ip, port, "stats");
+            if stats.is_ok_and(|r| r.contains(&format!("STAT pid {pid}\r\n"))) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{what} did not answer"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
-impl Drop for Memcached {
+impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
@@ -210,43 +252,4 @@ pub(crate) fn text_command(ip: &str, port: u16, line: &str) -> io::Result<String
         }
     }
     Ok(out)
-}
-
-/// Wait until the process in `child` itself answers on `ip:port` (a plain
-/// listener; its `stats` name its pid), failing when it exits or stays silent
-/// past `limit` (then it is killed). `what` names it in errors.
-pub(crate) fn wait_serving(
-    child: &mut Option<Child>,
-    what: &str,
-    ip: &str,
-    port: u16,
-    limit: Duration,
-) -> io::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-            *child = None;
-            return Err(io::Error::other(format!("{what} exited: {status}")));
-        }
-        // The answer must come from this process, not from whoever else may
-        // hold the address (a port taken between probe and bind).
-        let Some(pid) = child.as_ref().map(Child::id) else {
-            return Err(io::Error::other(format!("{what} is not running")));
-        };
-        if text_command(ip, port, "stats").is_ok_and(|r| r.contains(&format!("STAT pid {pid}\r\n")))
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            if let Some(mut c) = child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{what} did not answer"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

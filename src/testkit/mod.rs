@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod endpoint;
 pub mod fakenode;
 pub mod memcached;
+pub mod port;
 pub mod support;
 pub mod tls;
 
@@ -15,4 +16,4 @@ pub use cluster::{LocalCluster, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
 pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;
-pub use support::{client_for, fork_and_wait, require, require_tool, ChildEnd};
+pub use support::{client_for, fork_and_wait, keys_by_node, require, require_tool, ChildEnd};

@@ -2,6 +2,7 @@
 //! tool (fail under CI, skip loudly elsewhere), a client over given servers,
 //! and fork-and-wait with a time limit.
 
+use std::borrow::Borrow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,20 +73,38 @@ macro_rules! require_tool {
     };
 }
 
-/// A client over `servers` (weight 1 each), with `tweak` applied to the
-/// default options first.
-pub fn client_for(servers: &[&Memcached], tweak: impl FnOnce(&mut Options)) -> Client {
+/// A client over `servers` (weight 1 each; `&[&m]` or `&nodes`), with
+/// `tweak` applied to the default options first.
+pub fn client_for(servers: &[impl Borrow<Memcached>], tweak: impl FnOnce(&mut Options)) -> Client {
     let mut opts = Options::default();
     tweak(&mut opts);
     let specs = servers
         .iter()
         .map(|m| ServerSpec {
-            host: m.ip().to_string(),
-            port: m.port(),
+            host: m.borrow().ip().to_string(),
+            port: m.borrow().port(),
             weight: 1,
         })
         .collect();
     Client::from_servers(specs, opts).expect("a client over running servers")
+}
+
+/// The keys `key:0` .. `key:{n-1}` grouped by the node the client places
+/// them on: entry `i` holds those of `nodes[i]`.
+pub fn keys_by_node(c: &Client, nodes: &[impl Borrow<Memcached>], n: usize) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new(); nodes.len()];
+    for i in 0..n {
+        let k = format!("key:{i}");
+        let owner = c
+            .server_for(k.as_bytes())
+            .expect("a client over servers places every key");
+        let idx = nodes
+            .iter()
+            .position(|m| m.borrow().addr() == owner)
+            .unwrap_or_else(|| panic!("{k} placed on {owner}, none of the nodes"));
+        out[idx].push(k);
+    }
+    out
 }
 
 /// How a forked child ended.

@@ -3,9 +3,8 @@
 //! `config get cluster`. Certificates are the caller's (PEM files).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,17 +14,17 @@ use parking_lot::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::memcached::{free_port, memcached_bin, text_command, wait_serving};
+use super::memcached::{free_port, text_command, Process};
+use super::port::bind_unique;
 
 /// A memcached process serving TLS on [`TlsMemcached::port`] and plain text on
 /// [`TlsMemcached::plain_port`] (same cache), killed on drop.
 #[derive(Debug)]
 pub struct TlsMemcached {
-    child: Option<Child>,
+    process: Process,
     ip: String,
     port: u16,
     plain_port: u16,
-    args: Vec<String>,
 }
 
 impl TlsMemcached {
@@ -33,12 +32,10 @@ impl TlsMemcached {
     /// `extra` arguments (e.g. `-o ssl_verify_mode=2,ssl_ca_cert=ca.pem`).
     pub fn start(ip: &str, chain: &Path, key: &Path, extra: &[&str]) -> io::Result<TlsMemcached> {
         let mut last = None;
+        // A free port can be taken by someone else between probe and bind: retry.
         for _ in 0..5 {
             let (port, plain_port) = (free_port(ip)?, free_port(ip)?);
-            if port == plain_port {
-                continue;
-            }
-            let mut args: Vec<String> = vec![
+            let listen = vec![
                 "-Z".into(),
                 "-o".into(),
                 format!(
@@ -50,29 +47,14 @@ impl TlsMemcached {
                 format!("{ip}:{port}"),
                 "-l".into(),
                 format!("notls:{ip}:{plain_port}"),
-                "-U".into(),
-                "0".into(),
-                "-m".into(),
-                "64".into(),
-                "-t".into(),
-                "2".into(),
-                "-c".into(),
-                "1024".into(),
             ];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } == 0 {
-                args.push("-u".into());
-                args.push("root".into());
-            }
             let mut m = TlsMemcached {
-                child: None,
+                process: Process::new(listen, extra),
                 ip: ip.to_string(),
                 port,
                 plain_port,
-                args,
             };
-            match m.spawn() {
+            match m.run() {
                 Ok(()) => return Ok(m),
                 Err(e) => last = Some(e),
             }
@@ -80,28 +62,12 @@ impl TlsMemcached {
         Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
     }
 
-    fn spawn(&mut self) -> io::Result<()> {
-        let child = Command::new(memcached_bin())
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot run {}: {e}", memcached_bin()))
-            })?;
-        self.child = Some(child);
+    fn run(&mut self) -> io::Result<()> {
         let what = format!(
             "TLS memcached on {} (does this memcached support -Z?)",
             self.addr()
         );
-        wait_serving(
-            &mut self.child,
-            &what,
-            &self.ip,
-            self.plain_port,
-            Duration::from_secs(5),
-        )
+        self.process.start(&what, &self.ip, self.plain_port)
     }
 
     /// The IP it listens on.
@@ -154,22 +120,12 @@ impl TlsMemcached {
 
     /// Kill the process now (ports remembered for [`TlsMemcached::restart`]).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Start it again on the same ports.
     pub fn restart(&mut self) -> io::Result<()> {
-        self.kill();
-        self.spawn()
-    }
-}
-
-impl Drop for TlsMemcached {
-    fn drop(&mut self) {
-        self.kill();
+        self.run()
     }
 }
 
@@ -208,7 +164,7 @@ impl TlsConfigEndpoint {
         .with_single_cert(certs, key)
         .map_err(io::Error::other)?;
         let config = Arc::new(config);
-        let listener = TcpListener::bind((ip, 0))?;
+        let listener = bind_unique(ip)?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let payload = Arc::new(Mutex::new(payload.to_string()));

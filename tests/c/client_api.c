@@ -7,28 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elasticache.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            char msg_[512];                                                     \
-            elasticache_last_error_message(msg_, sizeof msg_, NULL);            \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond, msg_); \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
-
-#define K(s) (const uint8_t *)(s), strlen(s)
+#include "check.h"
 
 int main(void) {
-    const char *server = getenv("ELASTICACHE_TEST_SERVER");
-    if (!server) {
-        fprintf(stderr, "ELASTICACHE_TEST_SERVER is not set\n");
-        return 2;
-    }
+    const char *server = test_server();
     elasticache_options *opts = NULL;
     CHECK(elasticache_options_new(&opts) == ELASTICACHE_STATUS_OK);
     CHECK(elasticache_options_set(opts, "io_timeout", "2000") == ELASTICACHE_STATUS_OK);
@@ -182,10 +164,5 @@ int main(void) {
 
     elasticache_client_free(c);
     elasticache_options_free(opts);
-    if (failures) {
-        fprintf(stderr, "%d checks failed\n", failures);
-        return 1;
-    }
-    printf("ok: client API\n");
-    return 0;
+    return checks_done("client_api");
 }

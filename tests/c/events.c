@@ -12,21 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "elasticache.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            char msg_[512];                                                     \
-            elasticache_last_error_message(msg_, sizeof msg_, NULL);            \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond, msg_); \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
-
-#define K(s) (const uint8_t *)(s), strlen(s)
+#include "check.h"
 
 struct seen {
     uint32_t kind;
@@ -70,11 +56,7 @@ static int dead_port(void) {
 }
 
 int main(void) {
-    const char *server = getenv("ELASTICACHE_TEST_SERVER");
-    if (!server) {
-        fprintf(stderr, "ELASTICACHE_TEST_SERVER is not set\n");
-        return 2;
-    }
+    const char *server = test_server();
     CHECK(strcmp(elasticache_event_kind_str(ELASTICACHE_EVENT_KIND_NODE_EJECTED), "node_ejected") == 0);
     CHECK(strcmp(elasticache_event_kind_str(999), "unknown") == 0);
     CHECK(elasticache_set_event_callback(on_event, &tag) == ELASTICACHE_STATUS_OK);
@@ -171,10 +153,5 @@ int main(void) {
 
     elasticache_client_free(c);
     elasticache_options_free(opts);
-    if (failures) {
-        fprintf(stderr, "events: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("events: all checks passed\n");
-    return 0;
+    return checks_done("events");
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "elasticache.h"
+#include "check.h"
 #include "wait_child.h"
 
 #define ROUNDS 400
@@ -45,11 +45,7 @@ static int round_trips(elasticache_client *c, const char *who) {
 }
 
 int main(void) {
-    const char *server = getenv("ELASTICACHE_TEST_SERVER");
-    if (!server) {
-        fprintf(stderr, "ELASTICACHE_TEST_SERVER is not set\n");
-        return 2;
-    }
+    const char *server = test_server();
     elasticache_options *opts = NULL;
     elasticache_client *c = NULL;
     const char *servers[] = {server};

@@ -4,6 +4,8 @@
 // type must free what it holds.
 #include "elasticache.hpp"
 
+#include "check.hpp"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -15,16 +17,6 @@
 
 namespace ec = elasticache;
 using namespace std::chrono_literals;
-
-static int failures = 0;
-
-#define CHECK(cond)                                                                                      \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                \
-            failures++;                                                                                  \
-        }                                                                                                \
-    } while (0)
 
 // Runs `f`, which must throw ec::error with `code`; returns the message.
 template <class F> static std::string expect_error(ec::status code, F &&f) {
@@ -142,7 +134,7 @@ static void single_key(const ec::client &c) {
     CHECK(ec::last_error_message() == r.message()); // the same thread's message
     CHECK(std::move(r).value_or(std::optional<ec::value>()) == std::nullopt);
 
-    CHECK(c.server_for_key("cpp:k1") == std::getenv("ELASTICACHE_TEST_SERVER"));
+    CHECK(c.server_for_key("cpp:k1") == test_server());
     CHECK(c.server_index_for_key("cpp:k1") == 0);
 }
 
@@ -213,12 +205,7 @@ static void stats_and_ring(const ec::client &c, const std::string &server) {
 }
 
 int main() {
-    const char *env = std::getenv("ELASTICACHE_TEST_SERVER");
-    if (!env) {
-        std::fprintf(stderr, "ELASTICACHE_TEST_SERVER is not set\n");
-        return 2;
-    }
-    const std::string server = env;
+    const std::string server = test_server();
     CHECK(ec::library_version() == ELASTICACHE_VERSION);
     CHECK(std::string(ec::status_str(ec::status::not_found)).size() > 0);
     try {
@@ -233,10 +220,5 @@ int main() {
         std::fprintf(stderr, "unexpected error %s: %s\n", ec::status_str(e.code()), e.what());
         failures++;
     }
-    if (failures) {
-        std::fprintf(stderr, "client_test: %d failure(s)\n", failures);
-        return 1;
-    }
-    std::puts("client_test: ok");
-    return 0;
+    return checks_done("client_test");
 }

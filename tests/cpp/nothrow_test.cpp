@@ -3,6 +3,8 @@
 // is in $ELASTICACHE_TEST_SERVER.
 #include "elasticache.hpp"
 
+#include "check.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,16 +16,6 @@
 namespace ec = elasticache;
 using namespace std::chrono_literals;
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                                      \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                \
-            failures++;                                                                                  \
-        }                                                                                                \
-    } while (0)
-
 // Without exceptions the throwing forms are not declared at all.
 template <class C, class = void> struct has_throwing_get : std::false_type {};
 template <class C>
@@ -31,11 +23,7 @@ struct has_throwing_get<C, std::void_t<decltype(std::declval<const C &>().get(st
 static_assert(!has_throwing_get<ec::client>::value, "throwing API visible under -fno-exceptions");
 
 int main() {
-    const char *server = std::getenv("ELASTICACHE_TEST_SERVER");
-    if (!server) {
-        std::fprintf(stderr, "ELASTICACHE_TEST_SERVER is not set\n");
-        return 2;
-    }
+    const char *server = test_server();
     ec::options opts;
     CHECK(opts.try_set("io_timeout", 2000).ok());
     const auto bad_opt = opts.try_set("io_timeout", "soon");
@@ -72,10 +60,5 @@ int main() {
     CHECK(!discovered && discovered.code() == ec::status::discovery);
     CHECK(c.try_remove("nothrow:k").value_or(false));
 
-    if (failures) {
-        std::fprintf(stderr, "nothrow_test: %d failure(s)\n", failures);
-        return 1;
-    }
-    std::puts("nothrow_test: ok");
-    return 0;
+    return checks_done("nothrow_test");
 }

@@ -5,6 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The path of `tests/oracle/<name>` (the Python oracles are run by path).
+pub fn oracle_script(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracle")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Compile `tests/oracle/<name>.c` and return the executable.
 pub fn compile_oracle(name: &str, libs: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/oracle/{name}.c"));
