@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::ptr;
 
+use elasticache::error::Status;
 use elasticache::ffi::client::*;
 use elasticache::ffi::single::*;
 use elasticache::testkit::Memcached;
@@ -18,14 +19,14 @@ fn get_into_reports_the_cas_id_that_gets_sees() {
     unsafe {
         assert_eq!(
             elasticache_client_new_servers(servers.as_ptr(), 1, ptr::null(), ptr::null(), &mut c),
-            0
+            Status::Ok
         );
         assert_eq!(
             elasticache_set(c, b"k".as_ptr(), 1, b"vv".as_ptr(), 2, 7, 0),
-            0
+            Status::Ok
         );
         let mut v = ptr::null_mut();
-        assert_eq!(elasticache_gets(c, b"k".as_ptr(), 1, &mut v), 0);
+        assert_eq!(elasticache_gets(c, b"k".as_ptr(), 1, &mut v), Status::Ok);
         let want = elasticache_value_cas(v);
         elasticache_value_free(v);
         assert_ne!(want, 0);
@@ -41,7 +42,7 @@ fn get_into_reports_the_cas_id_that_gets_sees() {
             &mut flags,
             &mut cas,
         );
-        assert_eq!(st, 0);
+        assert_eq!(st, Status::Ok);
         assert_eq!((&buf[..len], flags, cas), (&b"vv"[..], 7, want));
         elasticache_client_free(c);
     }

@@ -14,7 +14,7 @@ fn last_error() -> String {
     let mut buf = [0 as c_char; 512];
     let mut n = 0usize;
     let st = unsafe { elasticache_last_error_message(buf.as_mut_ptr(), buf.len(), &mut n) };
-    assert_eq!(st, Status::Ok as u32);
+    assert_eq!(st, Status::Ok);
     let s = unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_str()
         .unwrap()
@@ -42,14 +42,14 @@ fn null_arguments_are_invalid_not_crashes() {
     unsafe {
         assert_eq!(
             elasticache_options_new(ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("out is NULL"));
 
         let mut out: *mut elasticache_config = ptr::null_mut();
         assert_eq!(
             elasticache_discover(ptr::null(), ptr::null(), &mut out),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("endpoint"));
         assert!(out.is_null(), "no output on failure");
@@ -57,42 +57,42 @@ fn null_arguments_are_invalid_not_crashes() {
         let ep = CString::new("127.0.0.1:1").unwrap();
         assert_eq!(
             elasticache_discover(ep.as_ptr(), ptr::null(), ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(
             elasticache_refresh(ptr::null(), ptr::null(), ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
 
         let name = CString::new("hash").unwrap();
         assert_eq!(
             elasticache_options_set(ptr::null_mut(), name.as_ptr(), name.as_ptr()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         let mut opts = ptr::null_mut();
-        assert_eq!(elasticache_options_new(&mut opts), Status::Ok as u32);
+        assert_eq!(elasticache_options_new(&mut opts), Status::Ok);
         assert_eq!(
             elasticache_options_set(opts, name.as_ptr(), ptr::null()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("value is NULL"));
         let bad = CString::new("sha1").unwrap();
         assert_eq!(
             elasticache_options_set(opts, name.as_ptr(), bad.as_ptr()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("sha1"));
         let unknown = CString::new("no_such_option").unwrap();
         assert_eq!(
             elasticache_options_set(opts, unknown.as_ptr(), bad.as_ptr()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("no_such_option"));
         // Invalid UTF-8 in a string argument.
         let latin1 = [0xffu8, 0];
         assert_eq!(
             elasticache_options_set(opts, latin1.as_ptr().cast(), bad.as_ptr()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("UTF-8"));
         elasticache_options_free(opts);
@@ -100,7 +100,7 @@ fn null_arguments_are_invalid_not_crashes() {
         let (mut h, mut i, mut p) = (ptr::null(), ptr::null(), 0u16);
         assert_eq!(
             elasticache_config_node(ptr::null(), 0, &mut h, &mut i, &mut p),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(h.is_null() && i.is_null() && p == 0);
         assert_eq!(elasticache_config_version(ptr::null()), 0);
@@ -116,11 +116,11 @@ fn success_clears_the_last_error() {
     unsafe {
         assert_eq!(
             elasticache_options_new(ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(!last_error().is_empty());
         let mut opts = ptr::null_mut();
-        assert_eq!(elasticache_options_new(&mut opts), Status::Ok as u32);
+        assert_eq!(elasticache_options_new(&mut opts), Status::Ok);
         assert_eq!(last_error(), "");
         elasticache_options_free(opts);
     }
@@ -131,7 +131,7 @@ fn last_error_is_per_thread_and_survives_a_short_buffer() {
     unsafe {
         assert_eq!(
             elasticache_options_new(ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         let other = std::thread::spawn(last_error).join().unwrap();
         assert_eq!(other, "", "another thread does not see this thread's error");
@@ -139,7 +139,7 @@ fn last_error_is_per_thread_and_survives_a_short_buffer() {
         let mut small = [0 as c_char; 4];
         let mut n = 0usize;
         let st = elasticache_last_error_message(small.as_mut_ptr(), small.len(), &mut n);
-        assert_eq!(st, Status::BufferTooSmall as u32);
+        assert_eq!(st, Status::BufferTooSmall);
         assert!(n > 4, "the full length is reported");
         assert_eq!(
             CStr::from_ptr(small.as_ptr()).to_bytes().len(),
@@ -155,13 +155,13 @@ fn last_error_is_per_thread_and_survives_a_short_buffer() {
         let mut n2 = 0usize;
         assert_eq!(
             elasticache_last_error_message(ptr::null_mut(), 0, &mut n2),
-            Status::BufferTooSmall as u32
+            Status::BufferTooSmall
         );
         assert_eq!(n2, n);
         // NULL buffer with a non-zero length is refused.
         assert_eq!(
             elasticache_last_error_message(ptr::null_mut(), 8, &mut n2),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
     }
 }
@@ -172,31 +172,37 @@ fn config_accessors_and_index_out_of_range() {
     let server = elasticache::testkit::Memcached::start().unwrap();
     unsafe {
         let mut opts = ptr::null_mut();
-        assert_eq!(elasticache_options_new(&mut opts), 0);
+        assert_eq!(elasticache_options_new(&mut opts), Status::Ok);
         let (n, v) = (
             CString::new("ignore_cluster_errors").unwrap(),
             CString::new("true").unwrap(),
         );
-        assert_eq!(elasticache_options_set(opts, n.as_ptr(), v.as_ptr()), 0);
+        assert_eq!(
+            elasticache_options_set(opts, n.as_ptr(), v.as_ptr()),
+            Status::Ok
+        );
         let ep = CString::new(server.addr()).unwrap();
         let mut cfg = ptr::null_mut();
         assert_eq!(
             elasticache_discover(ep.as_ptr(), opts, &mut cfg),
-            0,
+            Status::Ok,
             "{}",
             last_error()
         );
         assert_eq!(elasticache_config_version(cfg), 0);
         assert_eq!(elasticache_config_node_count(cfg), 1);
         let (mut h, mut i, mut p) = (ptr::null(), ptr::null(), 0u16);
-        assert_eq!(elasticache_config_node(cfg, 0, &mut h, &mut i, &mut p), 0);
+        assert_eq!(
+            elasticache_config_node(cfg, 0, &mut h, &mut i, &mut p),
+            Status::Ok
+        );
         assert_eq!(CStr::from_ptr(h).to_str().unwrap(), "127.0.0.1");
         assert_eq!(CStr::from_ptr(i).to_str().unwrap(), "");
         assert_eq!(p, server.port());
         let (mut h2, mut p2) = (ptr::null(), 0u16);
         assert_eq!(
             elasticache_config_node(cfg, 1, &mut h2, ptr::null_mut(), &mut p2),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(last_error().contains("out of range"));
         assert!(h2.is_null() && p2 == 0);

@@ -36,7 +36,7 @@ fn client(servers: &[String]) -> Client {
             &mut out,
         )
     };
-    assert_eq!(st, Status::Ok as u32);
+    assert_eq!(st, Status::Ok);
     Client(out)
 }
 
@@ -62,7 +62,7 @@ fn get_multi_packed(
     prefix: &[u8],
     keys: &[u8],
     n: usize,
-) -> (u32, *mut elasticache_packed) {
+) -> (Status, *mut elasticache_packed) {
     let mut out = ptr::null_mut();
     let st = unsafe {
         elasticache_get_multi_packed(
@@ -80,7 +80,7 @@ fn get_multi_packed(
 
 fn get_packed(c: &Client, prefix: &[u8], keys: &[&[u8]]) -> Vec<Got> {
     let (st, out) = get_multi_packed(c, prefix, &keys.join(&b' '), keys.len());
-    assert_eq!(st, Status::Ok as u32);
+    assert_eq!(st, Status::Ok);
     let p = unsafe { &*out };
     let data = unsafe { std::slice::from_raw_parts(p.data.cast::<u8>(), p.len) };
     let n = keys.len();
@@ -141,7 +141,7 @@ fn set_packed(
     prefix: &[u8],
     items: &[(&[u8], &[u8], u32)],
     per_item_flags: bool,
-) -> (u32, Vec<u32>) {
+) -> (Status, Vec<u32>) {
     let keys: Vec<&[u8]> = items.iter().map(|i| i.0).collect();
     let joined = keys.join(&b' ');
     let values: Vec<u8> = items.iter().flat_map(|i| i.1.iter().copied()).collect();
@@ -176,10 +176,10 @@ fn set_packed(
 fn get_one(c: &Client, key: &[u8]) -> Option<(Vec<u8>, u32)> {
     let mut v = ptr::null_mut();
     let st = unsafe { elasticache_get(c.0, key.as_ptr(), key.len(), &mut v) };
-    if st == Status::NotFound as u32 {
+    if st == Status::NotFound {
         return None;
     }
-    assert_eq!(st, Status::Ok as u32);
+    assert_eq!(st, Status::Ok);
     let out = unsafe {
         let d = std::slice::from_raw_parts(
             elasticache_value_data(v).cast::<u8>(),
@@ -206,7 +206,7 @@ fn packed_set_get_delete_agree_with_the_per_key_calls() {
         .map(|(i, (k, v))| (&k[..], &v[..], (i % 3) as u32 * 8))
         .collect();
     let (st, statuses) = set_packed(&c, b"", &items, true);
-    assert_eq!(st, Status::Ok as u32);
+    assert_eq!(st, Status::Ok);
     assert!(statuses.iter().all(|&s| s == Status::Ok as u32));
     for (k, v, f) in &items {
         assert_eq!(get_one(&c, k), Some((v.to_vec(), *f)));
@@ -238,7 +238,7 @@ fn packed_set_get_delete_agree_with_the_per_key_calls() {
 
     // A prefix, common flags (NULL flags array), values of length 0.
     let short: Vec<(&[u8], &[u8], u32)> = vec![(b"x", b"", 16), (b"y", b"yy", 16)];
-    assert_eq!(set_packed(&c, b"pre:", &short, false).0, Status::Ok as u32);
+    assert_eq!(set_packed(&c, b"pre:", &short, false).0, Status::Ok);
     assert_eq!(get_one(&c, b"pre:x"), Some((vec![], 16)));
     let got = get_packed(&c, b"pre:", &[b"x", b"y", b"z"]);
     assert_eq!(
@@ -263,7 +263,7 @@ fn packed_set_get_delete_agree_with_the_per_key_calls() {
             statuses.as_mut_ptr(),
         )
     };
-    assert_eq!(st, Status::NotFound as u32);
+    assert_eq!(st, Status::NotFound);
     assert_eq!(statuses, [Status::Ok as u32, Status::NotFound as u32]);
     assert_eq!(get_one(&c, b"pre:x"), None);
     assert!(get_one(&c, b"pre:y").is_some());
@@ -302,13 +302,13 @@ fn refusals_send_nothing() {
                 statuses.as_mut_ptr(),
             )
         };
-        assert_eq!(st, Status::InvalidArgument as u32, "{keys:?}");
+        assert_eq!(st, Status::InvalidArgument, "{keys:?}");
         assert!(
             statuses.iter().all(|&s| s == u32::MAX),
             "statuses untouched"
         );
         let (st, out) = get_multi_packed(&c, prefix, keys, *n);
-        assert_eq!(st, Status::InvalidArgument as u32);
+        assert_eq!(st, Status::InvalidArgument);
         assert!(out.is_null(), "no output on failure");
     }
     for k in [&b"a"[..], b"b", b"a b"] {
@@ -335,7 +335,7 @@ fn refusals_send_nothing() {
                 statuses.as_mut_ptr(),
             )
         };
-        assert_eq!(st, Status::InvalidArgument as u32, "{lens:?}");
+        assert_eq!(st, Status::InvalidArgument, "{lens:?}");
     }
     assert_eq!(m.get_raw(b"a").unwrap(), None);
     // NULL client and NULL out.
@@ -343,15 +343,15 @@ fn refusals_send_nothing() {
     let st = unsafe {
         elasticache_get_multi_packed(ptr::null(), ptr::null(), 0, b"a".as_ptr(), 1, 1, &mut out)
     };
-    assert_eq!(st, Status::InvalidArgument as u32);
+    assert_eq!(st, Status::InvalidArgument);
     let st = unsafe {
         elasticache_get_multi_packed(c.0, ptr::null(), 0, b"a".as_ptr(), 1, 1, ptr::null_mut())
     };
-    assert_eq!(st, Status::InvalidArgument as u32);
+    assert_eq!(st, Status::InvalidArgument);
     let st = unsafe {
         elasticache_delete_multi_packed(c.0, ptr::null(), 0, ptr::null(), 1, 1, ptr::null_mut())
     };
-    assert_eq!(st, Status::InvalidArgument as u32);
+    assert_eq!(st, Status::InvalidArgument);
     unsafe { elasticache_packed_free(ptr::null_mut()) };
     assert!(unsafe { elasticache_packed_error(ptr::null(), 0) }.is_null());
 }
@@ -363,7 +363,7 @@ fn a_dead_node_fails_its_keys_and_keeps_the_others() {
     let names: Vec<Vec<u8>> = (0..40).map(|i| format!("dn:{i}").into_bytes()).collect();
     let items: Vec<(&[u8], &[u8], u32)> = names.iter().map(|k| (&k[..], &b"v"[..], 0)).collect();
     let (st, statuses) = set_packed(&c, b"", &items, false);
-    assert_ne!(st, Status::Ok as u32, "some keys live on the dead node");
+    assert_ne!(st, Status::Ok, "some keys live on the dead node");
     let stored = statuses.iter().filter(|&&s| s == Status::Ok as u32).count();
     assert!(stored > 0 && stored < names.len(), "{statuses:?}");
     let keys: Vec<&[u8]> = names.iter().map(|k| &k[..]).collect();

@@ -36,7 +36,7 @@ fn client(servers: &[String]) -> *mut elasticache_client {
     let st = unsafe {
         elasticache_client_new_servers(ptrs.as_ptr(), ptrs.len(), ptr::null(), ptr::null(), &mut c)
     };
-    assert_eq!(st, 0, "{}", last_error());
+    assert_eq!(st, Status::Ok, "{}", last_error());
     c
 }
 
@@ -51,25 +51,25 @@ fn client_servers_is_the_routing_list_in_order() {
     unsafe {
         assert_eq!(
             elasticache_client_servers(c, buf.as_mut_ptr(), buf.len(), &mut n),
-            0
+            Status::Ok
         );
         assert_eq!(CStr::from_ptr(buf.as_ptr()).to_str().unwrap(), want);
         assert_eq!(n, want.len());
         // Too small: the needed length is reported, and the message says so.
         let mut small = [0 as c_char; 4];
         let st = elasticache_client_servers(c, small.as_mut_ptr(), small.len(), &mut n);
-        assert_eq!(st, Status::BufferTooSmall as u32);
+        assert_eq!(st, Status::BufferTooSmall);
         assert_eq!(n, want.len());
         // The index a key routes to counts in this list.
         let mut i = usize::MAX;
         assert_eq!(
             elasticache_server_index_for_key(c, b"k".as_ptr(), 1, &mut i),
-            0
+            Status::Ok
         );
         let mut owner = [0 as c_char; 64];
         assert_eq!(
             elasticache_server_for_key(c, b"k".as_ptr(), 1, owner.as_mut_ptr(), 64, &mut n),
-            0
+            Status::Ok
         );
         let owner = CStr::from_ptr(owner.as_ptr()).to_str().unwrap().to_string();
         assert_eq!(want.split('\n').nth(i), Some(owner.as_str()));
@@ -96,18 +96,18 @@ fn multi_item_sets_the_last_error_of_the_entry() {
             let mut n = 0;
             assert_eq!(
                 elasticache_server_for_key(c, k.as_ptr(), k.len(), owner.as_mut_ptr(), 64, &mut n),
-                0
+                Status::Ok
             );
             if CStr::from_ptr(owner.as_ptr()).to_str().unwrap() == live.addr() {
                 assert_eq!(
                     elasticache_set(c, k.as_ptr(), k.len(), b"v".as_ptr(), 1, 0, 0),
-                    0
+                    Status::Ok
                 );
             }
         }
         assert_eq!(
             elasticache_get_multi(c, ptrs.as_ptr(), lens.as_ptr(), keys.len(), false, &mut m),
-            0
+            Status::Ok
         );
         let (mut seen_dead, mut seen_miss) = (false, false);
         for i in 0..keys.len() {
@@ -115,10 +115,10 @@ fn multi_item_sets_the_last_error_of_the_entry() {
             let st =
                 elasticache_multi_item(m, i, &mut data, &mut len, ptr::null_mut(), ptr::null_mut());
             let msg = last_error();
-            if st == Status::Ok as u32 {
+            if st == Status::Ok {
                 assert!(msg.is_empty(), "a hit leaves no message: {msg:?}");
                 assert_eq!(std::slice::from_raw_parts(data, len), b"v");
-            } else if st == Status::NotFound as u32 {
+            } else if st == Status::NotFound {
                 seen_miss = true;
                 assert_eq!(msg, "not found");
                 assert_eq!(len, usize::MAX, "outputs are written only on success");
@@ -126,7 +126,7 @@ fn multi_item_sets_the_last_error_of_the_entry() {
                 seen_dead = true;
                 assert!(
                     msg.contains(&dead),
-                    "entry {i}: status {st}, message {msg:?} does not name {dead}"
+                    "entry {i}: status {st:?}, message {msg:?} does not name {dead}"
                 );
                 let text = CStr::from_ptr(elasticache_multi_error(m, i))
                     .to_str()
@@ -143,7 +143,7 @@ fn multi_item_sets_the_last_error_of_the_entry() {
             ptr::null_mut(),
             ptr::null_mut(),
         );
-        assert_eq!(st, Status::InvalidArgument as u32);
+        assert_eq!(st, Status::InvalidArgument);
         assert!(last_error().contains("out of range"), "{}", last_error());
         elasticache_multi_free(m);
         elasticache_client_free(c);
@@ -158,13 +158,13 @@ fn a_failed_node_in_stats_has_its_message_and_no_entries() {
     let mut s = ptr::null_mut();
     // SAFETY (this block): live client and result.
     unsafe {
-        assert_eq!(elasticache_client_stats(c, ptr::null(), &mut s), 0);
+        assert_eq!(elasticache_client_stats(c, ptr::null(), &mut s), Status::Ok);
         assert_eq!(elasticache_stats_node_count(s), 2);
         for i in 0..2 {
             let (mut server, mut status, mut entries) = (ptr::null(), u32::MAX, usize::MAX);
             assert_eq!(
                 elasticache_stats_node(s, i, &mut server, &mut status, &mut entries),
-                0
+                Status::Ok
             );
             let server = CStr::from_ptr(server).to_str().unwrap().to_string();
             let err = elasticache_stats_error(s, i);

@@ -11,7 +11,7 @@ use elasticache::ffi::single::*;
 use elasticache::testkit::Memcached;
 use elasticache::Status;
 
-const OK: u32 = Status::Ok as u32;
+const OK: Status = Status::Ok;
 
 unsafe fn new_client(addr: &str, binary: bool) -> *mut elasticache_client {
     let mut opts = ptr::null_mut();
@@ -100,21 +100,21 @@ fn lease_round_trip_through_the_c_api() {
         let miss = b"c:none";
         assert_eq!(
             elasticache_invalidate(c, miss.as_ptr(), miss.len(), 0),
-            Status::NotFound as u32
+            Status::NotFound
         );
         // NULLs and bad arguments: statuses, never a crash.
         let mut l = ptr::null_mut();
         assert_eq!(
             elasticache_get_or_lease(ptr::null(), miss.as_ptr(), miss.len(), 30, 0, &mut l),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(
             elasticache_get_or_lease(c, miss.as_ptr(), miss.len(), 30, 0, ptr::null_mut()),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(
             elasticache_get_or_lease(c, miss.as_ptr(), miss.len(), 0, 0, &mut l),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(l.is_null(), "no output on failure");
         assert_eq!(
@@ -131,11 +131,11 @@ fn lease_round_trip_through_the_c_api() {
         let key = b"a b";
         assert_eq!(
             elasticache_get_or_lease(c, key.as_ptr(), key.len(), 30, 0, &mut l),
-            Status::BadKey as u32
+            Status::BadKey
         );
         assert_eq!(
             elasticache_set(c, key.as_ptr(), key.len(), b"v".as_ptr(), 1, 0, 0),
-            Status::BadKey as u32
+            Status::BadKey
         );
         elasticache_client_free(c);
     }
@@ -165,9 +165,9 @@ fn multi_key_leases_through_the_c_api() {
             leases.as_mut_ptr(),
             statuses.as_mut_ptr(),
         );
-        let bad_key = Status::BadKey as u32;
+        let bad_key = Status::BadKey;
         assert_eq!(rc, bad_key, "the first failing key's status");
-        assert_eq!(statuses, [OK, bad_key, OK]);
+        assert_eq!(statuses, [OK as u32, bad_key as u32, OK as u32]);
         assert!(leases[1].is_null());
         assert_eq!(
             elasticache_lease_get_state(leases[0]),
@@ -192,7 +192,7 @@ fn multi_key_leases_through_the_c_api() {
             ptr::null_mut(),
             ptr::null_mut(),
         );
-        assert_eq!(rc, Status::InvalidArgument as u32);
+        assert_eq!(rc, Status::InvalidArgument);
         assert_eq!(
             elasticache_get_or_lease_multi(
                 c,

@@ -235,17 +235,20 @@ fn c_api_lookup_and_server() {
     let ptrs: Vec<*const c_char> = cs.iter().map(|c| c.as_ptr()).collect();
     unsafe {
         let mut opts = ptr::null_mut();
-        assert_eq!(elasticache_options_new(&mut opts), 0);
+        assert_eq!(elasticache_options_new(&mut opts), Status::Ok);
         let set = |n: &str, v: &str| {
             let (n, v) = (CString::new(n).unwrap(), CString::new(v).unwrap());
-            assert_eq!(elasticache_options_set(opts, n.as_ptr(), v.as_ptr()), 0);
+            assert_eq!(
+                elasticache_options_set(opts, n.as_ptr(), v.as_ptr()),
+                Status::Ok
+            );
         };
         set("distribution", "ketama");
         set("hash", "md5");
         let mut ring = ptr::null_mut();
         assert_eq!(
             elasticache_ring_new(ptrs.as_ptr(), ptrs.len(), ptr::null(), opts, &mut ring),
-            0
+            Status::Ok
         );
         elasticache_options_free(opts);
         assert_eq!(elasticache_ring_server_count(ring), 4);
@@ -254,32 +257,35 @@ fn c_api_lookup_and_server() {
             let mut idx = usize::MAX;
             assert_eq!(
                 elasticache_ring_lookup(ring, k.as_ptr(), k.len(), &mut idx),
-                0
+                Status::Ok
             );
             assert_eq!(Some(idx), rust.owner(&k));
             let mut hp: *const c_char = ptr::null();
-            assert_eq!(elasticache_ring_server(ring, idx, &mut hp), 0);
+            assert_eq!(elasticache_ring_server(ring, idx, &mut hp), Status::Ok);
             assert_eq!(CStr::from_ptr(hp).to_str().unwrap(), SHOWN[idx]);
         }
         // The empty key is a key like any other.
         let mut idx = usize::MAX;
-        assert_eq!(elasticache_ring_lookup(ring, ptr::null(), 0, &mut idx), 0);
+        assert_eq!(
+            elasticache_ring_lookup(ring, ptr::null(), 0, &mut idx),
+            Status::Ok
+        );
         assert_eq!(Some(idx), rust.owner(b""));
         // Bad arguments: INVALID_ARGUMENT, outputs untouched.
         let mut hp: *const c_char = ptr::null();
         assert_eq!(
             elasticache_ring_server(ring, 4, &mut hp),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(hp.is_null());
         let mut idx = 77usize;
         assert_eq!(
             elasticache_ring_lookup(ring, ptr::null(), 3, &mut idx),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(
             elasticache_ring_lookup(ptr::null(), b"k".as_ptr(), 1, &mut idx),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(idx, 77);
         elasticache_ring_free(ring);
@@ -289,11 +295,11 @@ fn c_api_lookup_and_server() {
         let mut empty = ptr::null_mut();
         assert_eq!(
             elasticache_ring_new(ptr::null(), 0, ptr::null(), ptr::null(), &mut empty),
-            0
+            Status::Ok
         );
         assert_eq!(
             elasticache_ring_lookup(empty, b"k".as_ptr(), 1, &mut idx),
-            Status::NoServers as u32
+            Status::NoServers
         );
         elasticache_ring_free(empty);
 
@@ -303,16 +309,16 @@ fn c_api_lookup_and_server() {
         let one = [bad.as_ptr()];
         assert_eq!(
             elasticache_ring_new(one.as_ptr(), 1, ptr::null(), ptr::null(), &mut out),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         let zero = [1u32, 0, 1, 1];
         assert_eq!(
             elasticache_ring_new(ptrs.as_ptr(), 4, zero.as_ptr(), ptr::null(), &mut out),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert_eq!(
             elasticache_ring_new(ptr::null(), 2, ptr::null(), ptr::null(), &mut out),
-            Status::InvalidArgument as u32
+            Status::InvalidArgument
         );
         assert!(out.is_null());
     }
