@@ -186,3 +186,44 @@ fn a_failed_node_in_stats_has_its_message_and_no_entries() {
         elasticache_client_free(c);
     }
 }
+
+#[test]
+fn a_successful_call_clears_this_threads_error_whatever_other_threads_hold() {
+    let fail = || {
+        // SAFETY: NULL output: the call refuses it without touching anything.
+        let st = unsafe { elasticache::ffi::options::elasticache_options_new(ptr::null_mut()) };
+        assert_eq!(st, Status::InvalidArgument);
+        assert!(last_error().contains("out is NULL"));
+    };
+    let succeed = || {
+        let mut o = ptr::null_mut();
+        // SAFETY: valid output; freed below.
+        unsafe {
+            assert_eq!(
+                elasticache::ffi::options::elasticache_options_new(&mut o),
+                Status::Ok
+            );
+            elasticache::ffi::options::elasticache_options_free(o);
+        }
+        assert_eq!(last_error(), "");
+    };
+    // Another thread keeps a message for the whole test.
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        fail();
+        ready_tx.send(()).unwrap();
+        hold_rx.recv().unwrap();
+        // Its own message survived the other thread's calls, then goes.
+        assert!(last_error().contains("out is NULL"));
+        succeed();
+    });
+    ready_rx.recv().unwrap();
+    for _ in 0..3 {
+        succeed();
+        fail();
+        succeed();
+    }
+    hold_tx.send(()).unwrap();
+    holder.join().unwrap();
+}

@@ -6,7 +6,9 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{call, key_list, non_null, put_statuses};
+use super::boundary::{
+    call, call_infallible, clear_last_error, key_list, non_null, put_statuses, set_last_error,
+};
 use super::client::{client_ref, elasticache_client};
 use super::handle::{put, put_at, Handle, Out};
 use crate::client::MultiGet;
@@ -103,28 +105,37 @@ pub unsafe extern "C" fn elasticache_multi_item(
     flags: *mut u32,
     cas: *mut u64,
 ) -> Status {
-    call(|| {
+    // `call`'s contract (last error cleared, then set on failure; no panic
+    // escapes) written out: this accessor runs once per key, and a hit should
+    // cost no more than reading the entry.
+    call_infallible(Status::Panic, || {
+        clear_last_error();
         // SAFETY: caller's contract.
-        let m = unsafe { elasticache_multi::try_ref(multi)? };
-        let entry = m.result.entries.get(i).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "entry {i} is out of range ({} entries)",
-                m.result.entries.len()
-            ))
-        })?;
-        let item = entry
-            .as_ref()
-            .map_err(Error::clone)?
-            .as_ref()
-            .ok_or(Error::NotFound)?;
-        // SAFETY (this block): outputs NULL or valid per the caller's contract.
-        unsafe {
-            put(data, m.result.value(item).as_ptr());
-            put(len, item.len);
-            put(flags, item.flags);
-            put(cas, item.cas);
+        let Some(m) = (unsafe { multi.as_ref() }) else {
+            return set_last_error(&Error::InvalidArgument("multi is NULL".into()));
+        };
+        match m.result.entries.get(i) {
+            Some(Ok(Some(item))) => {
+                // SAFETY (this block): outputs NULL or valid per the caller's contract.
+                unsafe {
+                    if !data.is_null() {
+                        data.write(m.result.value(item).as_ptr());
+                    }
+                    put(len, item.len);
+                    put(flags, item.flags);
+                    put(cas, item.cas);
+                }
+                Status::Ok
+            }
+            Some(Ok(None)) => set_last_error(&Error::NotFound),
+            Some(Err(e)) => set_last_error(e),
+            None => {
+                let n = m.result.entries.len();
+                set_last_error(&Error::InvalidArgument(format!(
+                    "entry {i} is out of range ({n} entries)"
+                )))
+            }
         }
-        Ok(())
     })
 }
 
