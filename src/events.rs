@@ -5,10 +5,10 @@
 //! Events are found where the library holds its own locks (the registry's
 //! state, a client's maintenance turn), and a handler may call back into the
 //! library (log through a binding, ask for metrics): so they are never handed
-//! to it there. [`emit`] queues an event on the calling thread, and
-//! [`dispatch_pending`] hands the queue to the handler from a place where this
+//! to it there. `emit` queues an event on the calling thread, and
+//! `dispatch_pending` hands the queue to the handler from a place where this
 //! thread holds no lock of the library; the client calls it on the way out of
-//! every path that can emit. With no handler set, [`emit`] is one relaxed load.
+//! every path that can emit. With no handler set, `emit` is one relaxed load.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -169,12 +169,12 @@ pub fn set_handler(handler: Option<Handler>) {
 
 /// Whether a handler is set (events are only built when one is).
 #[inline]
-pub fn active() -> bool {
+pub(crate) fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
 /// Queue an event for the handler (see [`dispatch_pending`]).
-pub fn emit(ev: Event) {
+pub(crate) fn emit(ev: Event) {
     if !active() {
         return;
     }
@@ -186,7 +186,7 @@ pub fn emit(ev: Event) {
 /// thread holds none of the library's locks. A handler that causes events
 /// gets them after it returns, from the same loop.
 #[inline]
-pub fn dispatch_pending() {
+pub(crate) fn dispatch_pending() {
     if !active() {
         return;
     }
@@ -219,7 +219,7 @@ fn dispatch_slow() {
 /// Report a new configuration for `endpoint`: the first one as discovery
 /// done, a later one as discovery done plus one event per node added,
 /// removed or re-addressed.
-pub fn config_changed(endpoint: &str, old: Option<&Config>, new: &Config) {
+pub(crate) fn config_changed(endpoint: &str, old: Option<&Config>, new: &Config) {
     if !active() {
         return;
     }
@@ -269,7 +269,7 @@ pub fn config_changed(endpoint: &str, old: Option<&Config>, new: &Config) {
 }
 
 /// Report a failed discovery or refresh of `endpoint`.
-pub fn refresh_failed(endpoint: &str, error: &Error) {
+pub(crate) fn refresh_failed(endpoint: &str, error: &Error) {
     if !active() {
         return;
     }
@@ -282,7 +282,7 @@ pub fn refresh_failed(endpoint: &str, error: &Error) {
 
 /// Report (and count) that `node` was ejected after `why`, for `retry`.
 #[cold]
-pub fn node_ejected(node: &NodePool, why: &Error, retry: std::time::Duration) {
+pub(crate) fn node_ejected(node: &NodePool, why: &Error, retry: std::time::Duration) {
     node.metrics().ejected();
     if !active() {
         return;
@@ -294,8 +294,8 @@ pub fn node_ejected(node: &NodePool, why: &Error, retry: std::time::Duration) {
     });
 }
 
-/// [`NodePool::revive_if_due`], reporting a revival.
-pub fn revive_if_due(node: &NodePool) -> bool {
+/// `NodePool::revive_if_due`, reporting a revival.
+pub(crate) fn revive_if_due(node: &NodePool) -> bool {
     let revived = node.revive_if_due();
     if revived && active() {
         emit(Event {
@@ -308,7 +308,7 @@ pub fn revive_if_due(node: &NodePool) -> bool {
 
 /// Report, once per fork generation however many clients notice it, that
 /// this process is a child after `fork()`.
-pub fn fork_detected(generation: u64) {
+pub(crate) fn fork_detected(generation: u64) {
     if FORK_REPORTED.fetch_max(generation, Ordering::AcqRel) >= generation || !active() {
         return;
     }
@@ -321,7 +321,7 @@ pub fn fork_detected(generation: u64) {
 /// Report that `node` lacks the final meta protocol; `reason` names its
 /// version and what falls back.
 #[cold]
-pub fn meta_unsupported(node: &str, reason: String) {
+pub(crate) fn meta_unsupported(node: &str, reason: String) {
     if !active() {
         return;
     }

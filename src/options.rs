@@ -24,39 +24,39 @@ pub enum NodeNaming {
 /// Every tunable, with the defaults documented on each field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// `connect_timeout` (ms) [1000].
+    /// `connect_timeout` (ms) (default 1000).
     pub connect_timeout: Duration,
-    /// `io_timeout` (ms) [1000]: bounds every read and write.
+    /// `io_timeout` (ms) (default 1000): bounds every read and write.
     pub io_timeout: Duration,
-    /// `ignore_cluster_errors` [false]: use a non-cluster endpoint as the only node.
+    /// `ignore_cluster_errors` (default false): use a non-cluster endpoint as the only node.
     pub ignore_cluster_errors: bool,
-    /// `distribution` [ketama].
+    /// `distribution` (default ketama).
     pub distribution: Distribution,
-    /// `hash` [one_at_a_time].
+    /// `hash` (default one_at_a_time).
     pub hash: HashAlgorithm,
-    /// `node_naming` (`ip` or `host`) [ip].
+    /// `node_naming` (`ip` or `host`) (default ip).
     pub node_naming: NodeNaming,
-    /// `max_connections_per_node` [8]: the pool grows on demand up to this.
+    /// `max_connections_per_node` (default 8): the pool grows on demand up to this.
     pub max_connections_per_node: usize,
-    /// `failure_limit` [2]: consecutive failures before a node is ejected.
+    /// `failure_limit` (default 2): consecutive failures before a node is ejected.
     pub failure_limit: u32,
-    /// `retry_timeout` (s) [2]: how long an ejected node stays out.
+    /// `retry_timeout` (s) (default 2): how long an ejected node stays out.
     pub retry_timeout: Duration,
-    /// `remove_failed` [true]: an ejected node's keys move to the next node on the ring.
+    /// `remove_failed` (default true): an ejected node's keys move to the next node on the ring.
     pub remove_failed: bool,
-    /// `refresh_interval` (s) [60]; 0 = never.
+    /// `refresh_interval` (s) (default 60); 0 = never.
     pub refresh_interval: Duration,
     /// `max_value_size` (bytes) [1 MiB].
     pub max_value_size: usize,
-    /// `tcp_nodelay` [true].
+    /// `tcp_nodelay` (default true).
     pub tcp_nodelay: bool,
     /// `tls`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `tls_server_name`,
-    /// `tls_insecure_skip_verify`: in-transit encryption (see [`TlsOptions`]).
+    /// `tls_insecure_skip_verify`: in-transit encryption (see `TlsOptions`).
     pub tls: TlsOptions,
-    /// `serverless` [false]: the endpoint is an ElastiCache Serverless cache:
+    /// `serverless` (default false): the endpoint is an ElastiCache Serverless cache:
     /// one TLS node (implies `tls`), no discovery, no ring, no refresh.
     pub serverless: bool,
-    /// `binary_keys` [false]: keys with whitespace or control bytes (1 to 186
+    /// `binary_keys` (default false): keys with whitespace or control bytes (1 to 186
     /// bytes) go as base64 in meta commands to nodes that speak them (memcached
     /// 1.6.10+), as pylibmc's binary protocol carries them; BAD_KEY elsewhere.
     pub binary_keys: bool,
@@ -192,7 +192,7 @@ impl Options {
         Ok(())
     }
 
-    /// These options with every duration saturated at [`MAX_DURATION`] (for
+    /// These options with every duration saturated at `MAX_DURATION` (for
     /// options built as a struct rather than through [`Options::set`]).
     pub fn saturated(mut self) -> Options {
         for d in [

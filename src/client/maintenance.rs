@@ -221,7 +221,7 @@ impl Client {
         crate::events::dispatch_pending();
     }
 
-    /// Each current node's client-side counters (see [`crate::metrics`]).
+    /// Each current node's client-side counters (the `metrics` module).
     pub fn node_metrics(&self) -> Result<Vec<crate::metrics::NodeSnapshot>> {
         let t = self.topology()?;
         Ok(t.nodes

@@ -305,7 +305,7 @@ impl Conversation<'_> {
 }
 
 /// Discovery timeouts from plain numbers (used by the C and Python layers).
-/// Values near `u64::MAX` saturate (see [`crate::options::saturating_millis`]).
+/// Values near `u64::MAX` saturate (as the options' millisecond settings do).
 pub fn options(connect_ms: u64, io_ms: u64, ignore_cluster_errors: bool) -> DiscoveryOptions {
     DiscoveryOptions {
         connect: ConnectOptions {

@@ -58,7 +58,7 @@ pub unsafe extern "C" fn elasticache_options_new(out: *mut *mut elasticache_opti
 /// by its host name; `tls_ca_file` (PEM bundle) [the system's CA
 /// certificates]; `tls_cert_file` and `tls_key_file` (PEM client certificate
 /// and key, for servers that require one; the key may be inside the
-/// certificate file) [none]; `tls_server_name`: one name every node's
+/// certificate file) (default none); `tls_server_name`: one name every node's
 /// certificate is verified against and that is sent as SNI [each node's own
 /// host name]; `tls_insecure_skip_verify` (true/false) [false]: accept any
 /// certificate (encrypted but not authenticated: for tests only).

@@ -25,7 +25,7 @@ impl Handle for elasticache_ring {
 }
 
 /// Build a ring over `n` servers, each a NUL-terminated "host:port" string
-/// (port 11211 when omitted; "[v6addr]:port" for IPv6). The host string is
+/// (port 11211 when omitted; `[v6addr]:port` for IPv6). The host string is
 /// hashed exactly as written, never resolved. `weights` is NULL (all weights
 /// equal to one) or `n` weights, none of them 0; `ketama_weighted` uses them,
 /// and so does `ketama` once a weight is above 1 (weighted points, the key
@@ -101,7 +101,7 @@ pub unsafe extern "C" fn elasticache_ring_lookup(
     })
 }
 
-/// Store in `*host_port` server `index`'s "host:port" ("[v6addr]:port" for
+/// Store in `*host_port` server `index`'s "host:port" (`[v6addr]:port` for
 /// IPv6), a string that lives as long as `ring`. INVALID_ARGUMENT for an index
 /// out of range.
 ///
