@@ -12,6 +12,8 @@ step() { printf '\n=== %s\n' "$*"; }
 step "format and lint"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+# The Rust API's documentation: no broken or private links.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 step "build"
 make all
