@@ -41,6 +41,15 @@ pub struct Lease {
     pub protected: bool,
 }
 
+impl Lease {
+    /// A plain read's answer as a lease (a node without the meta protocol,
+    /// or a key it cannot carry): a hit or a miss, no protection.
+    pub(crate) fn unprotected(item: Option<Item>) -> Lease {
+        let state = if item.is_some() { LeaseState::Hit } else { LeaseState::Miss };
+        Lease { state, item, ..Lease::default() }
+    }
+}
+
 impl Default for Lease {
     /// A miss without protection: what a lease reads as once moved out.
     fn default() -> Lease {
@@ -125,18 +134,7 @@ impl Client {
         if meta::needs_binary(key) {
             return Err(Error::BadKey { reason: NO_META });
         }
-        let item = self.get(key)?;
-        Ok(Lease {
-            state: if item.is_some() {
-                LeaseState::Hit
-            } else {
-                LeaseState::Miss
-            },
-            item,
-            stale: false,
-            ttl: None,
-            protected: false,
-        })
+        Ok(Lease::unprotected(self.get(key)?))
     }
 
     fn lease_mg(

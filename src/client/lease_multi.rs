@@ -149,17 +149,7 @@ impl Client {
         }
         let text_keys: Vec<&[u8]> = text.iter().map(|&i| keys[i]).collect();
         for (&i, got) in text.iter().zip(self.get_multi(&text_keys, false)) {
-            results[i] = Some(got.map(|item| Lease {
-                state: if item.is_some() {
-                    LeaseState::Hit
-                } else {
-                    LeaseState::Miss
-                },
-                item,
-                stale: false,
-                ttl: None,
-                protected: false,
-            }));
+            results[i] = Some(got.map(Lease::unprotected));
         }
     }
 }

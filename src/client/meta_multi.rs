@@ -75,6 +75,11 @@ impl Client {
         mut encode: impl FnMut(&mut Vec<u8>, usize, u64),
         mut on_reply: impl FnMut(&str, Option<usize>, meta::Reply<'_>) -> Result<()>,
     ) -> Result<()> {
+        // Meta requests go only to a node that speaks the final dialect;
+        // callers fall back to text commands where a key allows it.
+        if self.dialect(node)? != Dialect::Final {
+            return Err(Error::BadKey { reason: NO_META });
+        }
         let label = node.label();
         let r = self.exchange(node, op, |conn| {
             let mut pos = 0;
@@ -127,11 +132,7 @@ impl Client {
         }
         for (n, idxs) in &split.by_node {
             let node = &t.nodes[*n];
-            let outcome = self.dialect(node).and_then(|d| {
-                if d != Dialect::Final {
-                    return Err(Error::BadKey { reason: NO_META });
-                }
-                self.pipeline(
+            let outcome = self.pipeline(
                     node,
                     op,
                     idxs,
@@ -164,8 +165,7 @@ impl Client {
                         };
                         Ok(())
                     },
-                )
-            });
+                );
             if let Err(e) = outcome {
                 for &i in idxs {
                     if matches!(results[i], Ok(None)) {
@@ -210,11 +210,7 @@ impl Client {
                 .filter(|&i| results[i].is_ok())
                 .collect();
             let node = &t.nodes[*n];
-            let outcome = self.dialect(node).and_then(|d| {
-                if d != Dialect::Final {
-                    return Err(Error::BadKey { reason: NO_META });
-                }
-                self.pipeline(
+            let outcome = self.pipeline(
                     node,
                     op,
                     &idxs,
@@ -230,8 +226,7 @@ impl Client {
                         }
                         None => Err(meta_error(label, op, r.code)),
                     },
-                )
-            });
+                );
             if let Err(e) = outcome {
                 for &i in &idxs {
                     results[i] = Err(e.clone());
@@ -253,11 +248,7 @@ impl Client {
         }
         for (n, idxs) in &split.by_node {
             let node = &t.nodes[*n];
-            let outcome = self.dialect(node).and_then(|d| {
-                if d != Dialect::Final {
-                    return Err(Error::BadKey { reason: NO_META });
-                }
-                self.pipeline(
+            let outcome = self.pipeline(
                     node,
                     "delete",
                     idxs,
@@ -275,8 +266,7 @@ impl Client {
                         }
                         None => Err(meta_error(label, "delete", r.code)),
                     },
-                )
-            });
+                );
             if let Err(e) = outcome {
                 for &i in idxs {
                     results[i] = Err(e.clone());

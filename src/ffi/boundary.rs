@@ -6,7 +6,9 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::options::elasticache_options;
 use crate::error::{Error, Status};
+use crate::options::Options;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -261,15 +263,36 @@ pub unsafe fn key_list<'a>(
         .collect()
 }
 
-/// Each key's status of a multi-key call into `statuses` (when not NULL).
+/// A multi-key call's results as C sees them: each key's status into
+/// `statuses` (when not NULL) and the call's own outcome, which the core
+/// decides ([`Error::first_of`]).
 ///
 /// # Safety
 /// `statuses` NULL or valid for `results.len()` writes.
-pub unsafe fn put_statuses<T>(results: &[Result<T, Error>], statuses: *mut u32) {
+pub unsafe fn per_key<T>(results: &[Result<T, Error>], statuses: *mut u32) -> Result<(), Error> {
     if !statuses.is_null() {
         for (i, r) in results.iter().enumerate() {
             // SAFETY: statuses holds results.len() entries per contract.
             unsafe { statuses.add(i).write(Status::of(r) as u32) };
         }
+    }
+    Error::first_of(results)
+}
+
+/// The arguments of every call that names a configuration endpoint: the
+/// endpoint text and the options (NULL = defaults).
+///
+/// # Safety
+/// `endpoint` NULL or NUL-terminated; `options` NULL or live.
+pub unsafe fn endpoint_args<'a>(
+    endpoint: *const c_char,
+    options: *const elasticache_options,
+) -> Result<(&'a str, Options), Error> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        Ok((
+            c_str(endpoint, "endpoint")?,
+            elasticache_options::or_default(options),
+        ))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{bytes, c_str, call, copy_out, server_list};
+use super::boundary::{bytes, call, copy_out, endpoint_args, server_list};
 use super::handle::{Handle, Out};
 use super::options::elasticache_options;
 use crate::client::Client;
@@ -44,14 +44,8 @@ pub unsafe extern "C" fn elasticache_client_new(
 ) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
-        let (out, endpoint, opts) = unsafe {
-            let out = Out::new(out)?;
-            (
-                out,
-                c_str(endpoint, "endpoint")?,
-                elasticache_options::or_default(options),
-            )
-        };
+        let (out, (endpoint, opts)) =
+            unsafe { (Out::new(out)?, endpoint_args(endpoint, options)?) };
         out.give(elasticache_client(Client::from_endpoint(endpoint, opts)?));
         Ok(())
     })

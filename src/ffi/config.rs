@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use super::boundary::{c_str, call};
+use super::boundary::{call, endpoint_args};
 use super::handle::{put, Handle, Out};
 use super::options::elasticache_options;
 use crate::cluster::discovery::Config;
@@ -62,14 +62,8 @@ pub unsafe extern "C" fn elasticache_discover(
 ) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
-        let (out, endpoint, opts) = unsafe {
-            let out = Out::new(out)?;
-            (
-                out,
-                c_str(endpoint, "endpoint")?,
-                elasticache_options::or_default(options),
-            )
-        };
+        let (out, (endpoint, opts)) =
+            unsafe { (Out::new(out)?, endpoint_args(endpoint, options)?) };
         let config = registry::get_or_discover(endpoint, &opts.discovery_options())?;
         out.give(elasticache_config::new(config)?);
         Ok(())
@@ -92,12 +86,7 @@ pub unsafe extern "C" fn elasticache_refresh(
 ) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
-        let (endpoint, opts) = unsafe {
-            (
-                c_str(endpoint, "endpoint")?,
-                elasticache_options::or_default(options),
-            )
-        };
+        let (endpoint, opts) = unsafe { endpoint_args(endpoint, options)? };
         let config = registry::refresh(endpoint, &opts.discovery_options())?;
         // `out` is optional here: NULL means the caller wants only the refresh.
         // SAFETY: caller's contract.

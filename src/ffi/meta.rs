@@ -3,11 +3,11 @@
 //! result's accessors. Binary keys need no function of their
 //! own: the `binary_keys` option makes every key-taking call accept them.
 
-use super::boundary::{bytes, call, key_list, non_null, put_statuses};
+use super::boundary::{bytes, call, key_list, non_null, per_key};
 use super::client::{client_ref, elasticache_client};
 use super::handle::{Handle, Out};
 use crate::client::Lease;
-use crate::error::{Error, Status};
+use crate::error::Status;
 use crate::protocol::meta::LeaseState;
 
 /// What a lease answer tells the caller to do. MISS is 0, what a NULL lease reads as.
@@ -129,8 +129,7 @@ pub unsafe extern "C" fn elasticache_get_or_lease_multi(
             unsafe { leases.add(i).write(p) };
         }
         // SAFETY: `statuses` NULL or n entries per the caller's contract.
-        unsafe { put_statuses(&results, statuses) };
-        Error::first_of(&results)
+        unsafe { per_key(&results, statuses) }
     })
 }
 

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, CString};
 
 use super::boundary::{
-    call, call_infallible, clear_last_error, key_list, non_null, put_statuses, set_last_error,
+    call, call_infallible, clear_last_error, key_list, non_null, per_key, set_last_error,
 };
 use super::client::{client_ref, elasticache_client};
 use super::handle::{put, put_at, Handle, Out};
@@ -291,8 +291,7 @@ pub unsafe extern "C" fn elasticache_set_multi(
             .collect();
         let results = c.store_multi(StoreCommand::set_or_add(add), &items);
         // SAFETY: `statuses` NULL or n entries per the caller's contract.
-        unsafe { put_statuses(&results, statuses) };
-        Error::first_of(&results)
+        unsafe { per_key(&results, statuses) }
     })
 }
 
@@ -314,7 +313,6 @@ pub unsafe extern "C" fn elasticache_delete_multi(
         // SAFETY (this block): the caller's contract.
         let results = unsafe { client_ref(client)?.delete_multi(&key_list(keys, key_lens, n)?) };
         // SAFETY: `statuses` NULL or n entries per the caller's contract.
-        unsafe { put_statuses(&results, statuses) };
-        Error::first_of(&results)
+        unsafe { per_key(&results, statuses) }
     })
 }

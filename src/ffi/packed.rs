@@ -17,7 +17,7 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{bytes, call, call_infallible, non_null, put_statuses};
+use super::boundary::{bytes, call, call_infallible, non_null, per_key};
 use super::client::{client_ref, elasticache_client};
 use super::multi::cstring_lossy;
 use crate::client::MultiGet;
@@ -367,8 +367,7 @@ pub unsafe extern "C" fn elasticache_set_multi_packed(
         }
         let results = c.store_multi(StoreCommand::set_or_add(add), &items);
         // SAFETY: `statuses` NULL or n entries per the caller's contract.
-        unsafe { put_statuses(&results, statuses) };
-        Error::first_of(&results)
+        unsafe { per_key(&results, statuses) }
     })
 }
 
@@ -401,8 +400,7 @@ pub unsafe extern "C" fn elasticache_delete_multi_packed(
         };
         let results = c.delete_multi(&keys);
         // SAFETY: `statuses` NULL or n entries per the caller's contract.
-        unsafe { put_statuses(&results, statuses) };
-        Error::first_of(&results)
+        unsafe { per_key(&results, statuses) }
     })
 }
 

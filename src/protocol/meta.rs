@@ -9,7 +9,7 @@
 use memchr::memchr;
 
 use crate::error::quote_bytes;
-use crate::protocol::{push_u64, MAX_DATA_LEN, MAX_KEY_LEN, MAX_LINE_LEN};
+use crate::protocol::{push_u64, MAX_DATA_LEN, MAX_KEY_LEN};
 
 /// The longest binary key: memcached checks the length of the key token as
 /// sent (at most 250 bytes) before decoding it, and base64 turns 186 bytes
@@ -279,23 +279,9 @@ fn parse_flags<'a>(rest: &'a [u8], line: &[u8]) -> Result<Flags<'a>, String> {
 /// Parse one meta reply from the front of `buf`. Errors describe what was
 /// wrong; the caller closes the connection on one.
 pub fn parse(buf: &[u8]) -> Result<Parse<'_>, String> {
-    let window = &buf[..buf.len().min(MAX_LINE_LEN)];
-    let nl = match memchr(b'\n', window) {
-        Some(i) => i,
-        None if buf.len() >= MAX_LINE_LEN => {
-            return Err(format!(
-                "reply line longer than {MAX_LINE_LEN} bytes without a newline: {}",
-                quote_bytes(window, 100)
-            ))
-        }
-        None => return Ok(Parse::Incomplete { needed: None }),
+    let Some(nl) = super::parse::first_line(buf)? else {
+        return Ok(Parse::Incomplete { needed: None });
     };
-    if nl == 0 || buf[nl - 1] != b'\r' {
-        return Err(format!(
-            "reply line not ending in \\r\\n: {}",
-            quote_bytes(&buf[..=nl], 100)
-        ));
-    }
     let line = &buf[..nl - 1];
     let used = nl + 1;
     let (word, rest) = match memchr(b' ', line) {
@@ -577,6 +563,6 @@ mod tests {
         assert!(parse(b"VA x\r\n").is_err());
         assert!(parse(b"VA 1\r\nab\r\n").is_err());
         assert!(parse(b"HD f-1\r\n").is_err());
-        assert!(parse(&[b'H'; MAX_LINE_LEN]).is_err());
+        assert!(parse(&[b'H'; crate::protocol::MAX_LINE_LEN]).is_err());
     }
 }

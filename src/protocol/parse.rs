@@ -103,8 +103,10 @@ pub fn parse(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
     }
 }
 
-/// [`parse`] for every element, by its first line.
-pub(super) fn parse_line(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
+/// Where the first reply line of `buf` ends: the index of its `\n`, `None`
+/// while it is incomplete. Text and meta replies both end lines with `\r\n`
+/// and cap them at [`MAX_LINE_LEN`]; a line that breaks either rule is an error.
+pub(super) fn first_line(buf: &[u8]) -> std::result::Result<Option<usize>, String> {
     // Only the first line is searched: a data block may hold any bytes, "\n" included.
     let window = &buf[..buf.len().min(MAX_LINE_LEN)];
     let nl = match memchr(b'\n', window) {
@@ -115,7 +117,7 @@ pub(super) fn parse_line(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
                 quote(window)
             ))
         }
-        None => return Ok(Parse::Incomplete { needed: None }),
+        None => return Ok(None),
     };
     if nl == 0 || buf[nl - 1] != b'\r' {
         return Err(format!(
@@ -123,6 +125,14 @@ pub(super) fn parse_line(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
             quote(&buf[..=nl])
         ));
     }
+    Ok(Some(nl))
+}
+
+/// [`parse`] for every element, by its first line.
+pub(super) fn parse_line(buf: &[u8]) -> std::result::Result<Parse<'_>, String> {
+    let Some(nl) = first_line(buf)? else {
+        return Ok(Parse::Incomplete { needed: None });
+    };
     let line = &buf[..nl - 1];
     let used = nl + 1;
     let (word, rest) = match memchr(b' ', line) {
