@@ -28,6 +28,19 @@ pub(super) unsafe fn client_ref<'a>(p: *const elasticache_client) -> Result<&'a 
     Ok(&unsafe { elasticache_client::try_ref(p)? }.0)
 }
 
+/// The client and the key of a single-key call.
+///
+/// # Safety
+/// `client` NULL or live; `key` readable for `key_len` bytes (NULL with 0).
+pub(super) unsafe fn client_key<'a>(
+    client: *const elasticache_client,
+    key: *const u8,
+    key_len: usize,
+) -> Result<(&'a Client, &'a [u8])> {
+    // SAFETY: forwarded contract.
+    unsafe { Ok((client_ref(client)?, bytes(key, key_len, "key")?)) }
+}
+
 /// Create a client for the cluster behind the configuration endpoint
 /// `endpoint` ("host:port"). The node list comes from the process-global node
 /// cache (discovered on the first call for the endpoint in the process) and is
@@ -122,7 +135,8 @@ pub unsafe extern "C" fn elasticache_server_for_key(
     call(|| {
         // SAFETY (this block): the caller's contract.
         unsafe {
-            let server = client_ref(client)?.server_for(bytes(key, key_len, "key")?)?;
+            let (c, key) = client_key(client, key, key_len)?;
+            let server = c.server_for(key)?;
             copy_out(server.as_bytes(), buf.cast(), len, out_n)
         }
     })
@@ -169,7 +183,8 @@ pub unsafe extern "C" fn elasticache_server_index_for_key(
         super::boundary::non_null(index, "index")?;
         // SAFETY (this block): the caller's contract; `index` checked non-NULL.
         unsafe {
-            let i = client_ref(client)?.server_index_for(bytes(key, key_len, "key")?)?;
+            let (c, key) = client_key(client, key, key_len)?;
+            let i = c.server_index_for(key)?;
             index.write(i);
         }
         Ok(())

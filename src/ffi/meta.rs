@@ -3,8 +3,8 @@
 //! result's accessors. Binary keys need no function of their
 //! own: the `binary_keys` option makes every key-taking call accept them.
 
-use super::boundary::{bytes, call, key_list, non_null, per_key};
-use super::client::{client_ref, elasticache_client};
+use super::boundary::{call, key_list, non_null, per_key};
+use super::client::{client_key, client_ref, elasticache_client};
 use super::handle::{Handle, Out};
 use crate::client::Lease;
 use crate::error::Status;
@@ -74,13 +74,7 @@ pub unsafe extern "C" fn elasticache_get_or_lease(
 ) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
-        let (out, c, key) = unsafe {
-            (
-                Out::new(out)?,
-                client_ref(client)?,
-                bytes(key, key_len, "key")?,
-            )
-        };
+        let (out, (c, key)) = unsafe { (Out::new(out)?, client_key(client, key, key_len)?) };
         out.give(elasticache_lease(c.get_or_lease(
             key,
             lease_ttl,
@@ -148,7 +142,10 @@ pub unsafe extern "C" fn elasticache_invalidate(
     ttl: u32,
 ) -> Status {
     // SAFETY: caller's contract.
-    call(|| unsafe { client_ref(client)?.invalidate(bytes(key, key_len, "key")?, ttl) })
+    call(|| unsafe {
+        let (c, key) = client_key(client, key, key_len)?;
+        c.invalidate(key, ttl)
+    })
 }
 
 /// An accessor's body over the lease inside the handle.

@@ -5,7 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::boundary::{bytes, call};
-use super::client::{client_ref, elasticache_client};
+use super::client::{client_key, client_ref, elasticache_client};
 use super::handle::{put, Handle, Out};
 use crate::client::Item;
 use crate::error::{Error, Status};
@@ -30,13 +30,7 @@ unsafe fn get_value(
 ) -> Status {
     call(|| {
         // SAFETY (this block): the caller's contract.
-        let (out, c, key) = unsafe {
-            (
-                Out::new(out)?,
-                client_ref(client)?,
-                bytes(key, key_len, "key")?,
-            )
-        };
+        let (out, (c, key)) = unsafe { (Out::new(out)?, client_key(client, key, key_len)?) };
         let item = if with_cas { c.gets(key)? } else { c.get(key)? };
         out.give(elasticache_value(item.ok_or(Error::NotFound)?));
         Ok(())
@@ -103,7 +97,7 @@ pub unsafe extern "C" fn elasticache_get_into(
         }
         // SAFETY (this block): the caller's contract.
         unsafe {
-            let (c, key) = (client_ref(client)?, bytes(key, key_len, "key")?);
+            let (c, key) = client_key(client, key, key_len)?;
             // The cas id comes only with `gets`; a plain get costs nothing extra.
             let item = if cas.is_null() {
                 c.get(key)?
@@ -282,7 +276,10 @@ pub unsafe extern "C" fn elasticache_delete(
     key_len: usize,
 ) -> Status {
     // SAFETY: caller's contract.
-    call(|| unsafe { client_ref(client)?.delete(bytes(key, key_len, "key")?) })
+    call(|| unsafe {
+        let (c, key) = client_key(client, key, key_len)?;
+        c.delete(key)
+    })
 }
 
 /// The one body of `elasticache_incr` and `elasticache_decr`.
@@ -352,7 +349,10 @@ pub unsafe extern "C" fn elasticache_touch(
     exptime: i64,
 ) -> Status {
     // SAFETY: caller's contract.
-    call(|| unsafe { client_ref(client)?.touch(bytes(key, key_len, "key")?, exptime) })
+    call(|| unsafe {
+        let (c, key) = client_key(client, key, key_len)?;
+        c.touch(key, exptime)
+    })
 }
 
 /// Invalidate every item on every node (after `delay` seconds when non-zero).
