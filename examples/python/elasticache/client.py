@@ -31,30 +31,12 @@ from .exceptions import (
 )
 from .servers import split_server as _split_server
 from .servers import translate_server_spec  # noqa: F401 - pylibmc.client's name
+from ._common import (  # noqa: F401 - names this module has always had
+    NULL, _BUFFER_TOO_SMALL, _FFI_TYPES, _INVALID_ARGUMENT, _NO_CLIENT, _NOT_FOUND, _SCRATCH_START, _SIZES,
+    _U32S, _UNSET, _Scratch, _buffer, _delete_multi_packed, _get_into, _get_multi_packed, _new,
+    _packed_free, _scratch, _set, _set_multi_packed, _tls, _unpack, ffi, lib,
+)
 
-ffi, lib, NULL = n.ffi, n.lib, n.NULL
-
-# cffi parses a C type string the first time it meets it, and keeps a few
-# references to small ints from it: parse every type the calls use at import,
-# so that no call changes a refcount (pylibmc's own test_refcounts checks it).
-_FFI_TYPES = (
-    "char **", "char *[]", "char[]", "const char *[]", "elasticache_client *",
-    "elasticache_client **", "elasticache_config **", "elasticache_lease **",
-    "elasticache_lease *[]", "elasticache_metrics **", "elasticache_multi **",
-    "elasticache_node_metrics *", "elasticache_options **", "elasticache_packed **",
-    "elasticache_stats **", "elasticache_value **", "size_t *", "size_t[]", "uint16_t *",
-    "uint32_t *", "uint32_t[]", "uint64_t *", "uint64_t[]", "uintptr_t", "uintptr_t *",
-    "uintptr_t[]",
-)  # every type string the package hands to ffi (tests/test_native.py checks the list)
-for _t in _FFI_TYPES:
-    ffi.typeof(_t)
-# ABI mode resolves (and parses the type of) each function on first use: all now.
-for _t in dir(lib):
-    try:
-        getattr(lib, _t)
-    except AttributeError:  # declared, but absent from an older library
-        pass
-del _t
 
 FLAG_PICKLE = 1
 FLAG_INTEGER = 2
@@ -65,57 +47,13 @@ _FLAG_TYPES = FLAG_PICKLE | FLAG_INTEGER | FLAG_LONG | FLAG_TEXT
 
 MAX_KEY_LEN = 250
 _REBUILD_EVERY = 1.0  # seconds between attempts to build a client whose discovery failed
-_SCRATCH_START = 16 * 1024
 _SCRATCH_MAX = 2 * 1024 * 1024
 _BIG_KEYS = 64
 
 _MISS = object()
-_tls = threading.local()
 
-_get_into = lib.elasticache_get_into
-_set = lib.elasticache_set
-_get_multi_packed = lib.elasticache_get_multi_packed
-_set_multi_packed = lib.elasticache_set_multi_packed
-_delete_multi_packed = lib.elasticache_delete_multi_packed
-_packed_free = lib.elasticache_packed_free
-_unpack = ffi.unpack
-_buffer = ffi.buffer
-_new = ffi.new
 _utf8 = bytes.decode  # UTF-8, strict: as data.decode("utf-8")
-_INVALID_ARGUMENT = n.INVALID_ARGUMENT
-_NOT_FOUND = n.NOT_FOUND
-_BUFFER_TOO_SMALL = n.BUFFER_TOO_SMALL
 _SEQUENCES = (list, tuple, type({}.keys()))  # iterated more than once without a copy
-# Array types resolved once at import: a type's first use makes cffi build and
-# cache it, which would otherwise happen inside some caller's first call.
-_U32S = ffi.typeof("uint32_t[]")
-_SIZES = ffi.typeof("size_t[]")
-
-
-class _Scratch:
-    """Per-thread output buffers for get_into (never shared between threads)."""
-
-    __slots__ = ("buf", "view", "cap", "plen", "pflags", "pcas", "pval", "pnum", "big", "ppacked")
-
-    def __init__(self):
-        self.big = {}  # keys last seen with a value over _SCRATCH_MAX (see _get_large)
-        self.cap = _SCRATCH_START
-        self.buf = ffi.new("char[]", self.cap)
-        self.view = ffi.buffer(self.buf)  # sliced to bytes in one step
-        self.ppacked = ffi.new("elasticache_packed **")
-        self.plen = ffi.new("size_t *")
-        self.pflags = ffi.new("uint32_t *")
-        self.pcas = ffi.new("uint64_t *")
-        self.pval = ffi.new("elasticache_value **")
-        self.pnum = ffi.new("uint64_t *")
-
-
-def _scratch():
-    try:
-        return _tls.s
-    except AttributeError:
-        s = _tls.s = _Scratch()
-        return s
 
 
 def _key(key):
@@ -212,16 +150,12 @@ def translate_server_specs(servers):
     return [s if isinstance(s, tuple) and len(s) == 3 else translate_server_spec(s) for s in servers]
 
 
-# The C client of a Client whose discovery failed under ignore_exc: every
-# call on it answers INVALID_ARGUMENT at once, and the error path retries.
-_NO_CLIENT = ffi.cast("elasticache_client *", 0)
 # libmemcached's stats, the only ones pylibmc's get_stats() returns.
 _LIBMEMCACHED_STATS = frozenset((
     "pid", "uptime", "time", "version", "pointer_size", "rusage_user", "rusage_system", "curr_items",
     "total_items", "bytes", "curr_connections", "total_connections", "connection_structures",
     "cmd_get", "cmd_set", "get_hits", "get_misses", "evictions", "bytes_read", "bytes_written",
     "limit_maxbytes", "threads"))
-_UNSET = 0xFFFFFFFF  # a per-key status the library did not write
 
 
 class Client(LeaseMixin):
