@@ -34,18 +34,16 @@ _SCRATCH_START = 16 * 1024
 
 _tls = threading.local()
 
+# Bound once: the hot paths read these as module globals, with no attribute
+# lookup on lib, ffi or _native per call.
 _get_into = lib.elasticache_get_into
 _set = lib.elasticache_set
 _get_multi_packed = lib.elasticache_get_multi_packed
 _set_multi_packed = lib.elasticache_set_multi_packed
 _delete_multi_packed = lib.elasticache_delete_multi_packed
 _packed_free = lib.elasticache_packed_free
-_unpack = ffi.unpack
-_buffer = ffi.buffer
-_new = ffi.new
-_INVALID_ARGUMENT = n.INVALID_ARGUMENT
-_NOT_FOUND = n.NOT_FOUND
-_BUFFER_TOO_SMALL = n.BUFFER_TOO_SMALL
+_unpack, _buffer, _new = ffi.unpack, ffi.buffer, ffi.new
+_INVALID_ARGUMENT, _NOT_FOUND, _BUFFER_TOO_SMALL = n.INVALID_ARGUMENT, n.NOT_FOUND, n.BUFFER_TOO_SMALL
 # Array types resolved once at import: a type's first use makes cffi build and
 # cache it, which would otherwise happen inside some caller's first call.
 _U32S = ffi.typeof("uint32_t[]")
