@@ -1,7 +1,7 @@
 """`elasticache.Client`: pylibmc's Client over libelasticache.
 
-Hot paths (get/set) are one foreign call each; get_multi is three
-(get_multi, multi_export, multi_free), set_multi and delete_multi one. cffi
+Hot paths (get/set) are one foreign call each; get_multi is two
+(get_multi_packed, packed_free), set_multi and delete_multi one. cffi
 releases the GIL around every call, so a thread blocked on the network never
 stalls the others. One client may be shared by any number of threads, and
 keeps working in both processes after os.fork() (the library opens fresh

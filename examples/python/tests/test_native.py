@@ -212,7 +212,7 @@ def test_examples_run(script, flushed, endpoint_factory, tmp_path):
 def test_every_ffi_type_string_is_parsed_at_import():
     """cffi parses a type string on first use and keeps references to small
     ints from it, which changes refcounts (pylibmc's own refcount tests):
-    client.py parses all of them at import, so its list must be complete."""
+    _common.py parses all of them at import, so its list must be complete."""
     import glob
 
     from elasticache import client
