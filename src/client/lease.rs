@@ -57,6 +57,23 @@ impl Default for Lease {
     }
 }
 
+/// The lease read, `mg <key> v f c t N<lease_ttl> [R<recache_before>]`:
+/// value, flags, cas and TTL, a lease on a miss (and early when the TTL is
+/// below `recache_before`). Callers add what their framing needs.
+pub(super) fn lease_request<'b>(buf: &'b mut Vec<u8>, key: &[u8], lease_ttl: u32, recache_before: u32) -> Request<'b> {
+    let r = Request::new(buf, b"mg", key, None)
+        .flag(b'v')
+        .flag(b'f')
+        .flag(b'c')
+        .flag(b't')
+        .num(b'N', u64::from(lease_ttl));
+    if recache_before > 0 {
+        r.num(b'R', u64::from(recache_before))
+    } else {
+        r
+    }
+}
+
 pub(super) fn check_ttl(name: &str, v: u32, zero_ok: bool) -> Result<()> {
     if (v == 0 && !zero_ok) || v > MAX_LEASE_TTL {
         return Err(Error::InvalidArgument(format!(
@@ -147,18 +164,7 @@ impl Client {
         let op = "get_or_lease";
         let label = node.label();
         self.exchange(node, op, |conn| {
-            let r = Request::new(&mut conn.wbuf, b"mg", key, None)
-                .flag(b'v')
-                .flag(b'f')
-                .flag(b'c')
-                .flag(b't')
-                .num(b'N', u64::from(lease_ttl));
-            let r = if recache_before > 0 {
-                r.num(b'R', u64::from(recache_before))
-            } else {
-                r
-            };
-            r.end();
+            lease_request(&mut conn.wbuf, key, lease_ttl, recache_before).end();
             conn.send(label, op)?;
             read_meta(conn, label, op, |r| lease_of(label, op, &r).map(Some))
         })

@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use super::lease::{check_ttl, lease_of, Lease};
+use super::lease::{check_ttl, lease_of, lease_request, Lease};
 use super::meta::NO_META;
 use super::Client;
 use crate::error::{Error, Result};
-use crate::protocol::meta::{self, Dialect, LeaseState, Request};
+use crate::protocol::meta::{self, Dialect, LeaseState};
 use crate::pool::NodePool;
 
 /// Bytes of requests sent before their replies are read: the request always
@@ -107,18 +107,10 @@ impl Client {
             idxs,
             Some(MAX_BATCH_REQUEST),
             |buf, i, pos| {
-                let r = Request::new(buf, b"mg", keys[i], None)
-                    .flag(b'v')
-                    .flag(b'f')
-                    .flag(b'c')
-                    .flag(b't')
-                    .num(b'N', u64::from(lease_ttl));
-                let r = if recache_before > 0 {
-                    r.num(b'R', u64::from(recache_before))
-                } else {
-                    r
-                };
-                r.flag(b'q').num(b'O', pos).end()
+                lease_request(buf, keys[i], lease_ttl, recache_before)
+                    .flag(b'q')
+                    .num(b'O', pos)
+                    .end()
             },
             |label, at, r| {
                 let Some(i) = at.map(|p| idxs[p]) else {
