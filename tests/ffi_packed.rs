@@ -3,7 +3,7 @@
 //! layout agree with the per-key calls, per-key statuses and messages, and the
 //! whole-call refusals that send nothing.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::CStr;
 use std::ptr;
 
 use elasticache::ffi::client::*;
@@ -21,23 +21,7 @@ impl Drop for Client {
 }
 
 fn client(servers: &[String]) -> Client {
-    let cs: Vec<CString> = servers
-        .iter()
-        .map(|s| CString::new(s.as_str()).unwrap())
-        .collect();
-    let ptrs: Vec<*const c_char> = cs.iter().map(|c| c.as_ptr()).collect();
-    let mut out = ptr::null_mut();
-    let st = unsafe {
-        elasticache_client_new_servers(
-            ptrs.as_ptr(),
-            ptrs.len(),
-            ptr::null(),
-            ptr::null(),
-            &mut out,
-        )
-    };
-    assert_eq!(st, Status::Ok);
-    Client(out)
+    Client(elasticache::testkit::c_client(servers))
 }
 
 /// A port nothing listens on (bound, then released).

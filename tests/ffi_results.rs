@@ -2,7 +2,7 @@
 //! list, a multi-key entry's status *and* its last-error message, and a
 //! failed node's message in a stats result (not an invented entry).
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::ptr;
 
 use elasticache::error::Status;
@@ -24,20 +24,14 @@ fn last_error() -> String {
         .into_owned()
 }
 
-/// A client over `servers` (fixed list, in this order).
-fn client(servers: &[String]) -> *mut elasticache_client {
-    let names: Vec<CString> = servers
-        .iter()
-        .map(|s| CString::new(s.as_str()).unwrap())
-        .collect();
-    let ptrs: Vec<*const c_char> = names.iter().map(|s| s.as_ptr()).collect();
-    let mut c = ptr::null_mut();
-    // SAFETY: valid arguments per the C contract.
-    let st = unsafe {
-        elasticache_client_new_servers(ptrs.as_ptr(), ptrs.len(), ptr::null(), ptr::null(), &mut c)
-    };
-    assert_eq!(st, Status::Ok, "{}", last_error());
-    c
+use elasticache::testkit::c_client as client;
+
+/// A real node, the address of a dead one (nothing listens), and a client over both.
+fn live_and_dead() -> (Memcached, String, *mut elasticache_client) {
+    let live = Memcached::start().unwrap();
+    let dead = format!("127.0.0.1:{}", free_port("127.0.0.1").unwrap());
+    let c = client(&[live.addr(), dead.clone()]);
+    (live, dead, c)
 }
 
 #[test]
@@ -79,9 +73,7 @@ fn client_servers_is_the_routing_list_in_order() {
 
 #[test]
 fn multi_item_sets_the_last_error_of_the_entry() {
-    let live = Memcached::start().unwrap();
-    let dead = format!("127.0.0.1:{}", free_port("127.0.0.1").unwrap());
-    let c = client(&[live.addr(), dead.clone()]);
+    let (live, dead, c) = live_and_dead();
     // Keys on each node: some hit, some miss, some meet the dead node.
     let keys: Vec<String> = (0..40).map(|i| format!("mi{i}")).collect();
     let ptrs: Vec<*const u8> = keys.iter().map(|k| k.as_ptr()).collect();
@@ -152,9 +144,7 @@ fn multi_item_sets_the_last_error_of_the_entry() {
 
 #[test]
 fn a_failed_node_in_stats_has_its_message_and_no_entries() {
-    let live = Memcached::start().unwrap();
-    let dead = format!("127.0.0.1:{}", free_port("127.0.0.1").unwrap());
-    let c = client(&[live.addr(), dead.clone()]);
+    let (live, dead, c) = live_and_dead();
     let mut s = ptr::null_mut();
     // SAFETY (this block): live client and result.
     unsafe {

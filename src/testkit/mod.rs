@@ -16,4 +16,6 @@ pub use cluster::{LocalCluster, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
 pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;
-pub use support::{client_for, fork_and_wait, keys_by_node, require, require_tool, ChildEnd};
+pub use support::{
+    c_client, client_for, fork_and_wait, keys_by_node, require, require_tool, ChildEnd,
+};

@@ -89,6 +89,29 @@ pub fn client_for(servers: &[impl Borrow<Memcached>], tweak: impl FnOnce(&mut Op
     Client::from_servers(specs, opts).expect("a client over running servers")
 }
 
+/// A C-API client over `servers` ("host:port", in this order) with default
+/// options, for tests of the C boundary; free it with `elasticache_client_free`.
+pub fn c_client(servers: &[String]) -> *mut crate::ffi::client::elasticache_client {
+    let names: Vec<std::ffi::CString> = servers
+        .iter()
+        .map(|s| std::ffi::CString::new(s.as_str()).expect("a server name without NUL"))
+        .collect();
+    let ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|s| s.as_ptr()).collect();
+    let mut c = std::ptr::null_mut();
+    // SAFETY: `ptrs` holds ptrs.len() NUL-terminated strings alive for the call; NULL weights and options.
+    let st = unsafe {
+        crate::ffi::client::elasticache_client_new_servers(
+            ptrs.as_ptr(),
+            ptrs.len(),
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut c,
+        )
+    };
+    assert_eq!(st, crate::Status::Ok, "a C client over {servers:?}");
+    c
+}
+
 /// The keys `key:0` .. `key:{n-1}` grouped by the node the client places
 /// them on: entry `i` holds those of `nodes[i]`.
 pub fn keys_by_node(c: &Client, nodes: &[impl Borrow<Memcached>], n: usize) -> Vec<Vec<String>> {
