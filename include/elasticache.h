@@ -1303,7 +1303,7 @@ elasticache_status elasticache_options_new(elasticache_options **out);
  by its host name; `tls_ca_file` (PEM bundle) [the system's CA
  certificates]; `tls_cert_file` and `tls_key_file` (PEM client certificate
  and key, for servers that require one; the key may be inside the
- certificate file) [none]; `tls_server_name`: one name every node's
+ certificate file) (default none); `tls_server_name`: one name every node's
  certificate is verified against and that is sent as SNI [each node's own
  host name]; `tls_insecure_skip_verify` (true/false) [false]: accept any
  certificate (encrypted but not authenticated: for tests only).
@@ -1425,7 +1425,7 @@ elasticache_status elasticache_delete_multi_packed(const elasticache_client *cli
 
 /*
  Build a ring over `n` servers, each a NUL-terminated "host:port" string
- (port 11211 when omitted; "[v6addr]:port" for IPv6). The host string is
+ (port 11211 when omitted; `[v6addr]:port` for IPv6). The host string is
  hashed exactly as written, never resolved. `weights` is NULL (all weights
  equal to one) or `n` weights, none of them 0; `ketama_weighted` uses them,
  and so does `ketama` once a weight is above 1 (weighted points, the key
@@ -1463,7 +1463,7 @@ elasticache_status elasticache_ring_lookup(const elasticache_ring *ring,
                                            size_t *index);
 
 /*
- Store in `*host_port` server `index`'s "host:port" ("[v6addr]:port" for
+ Store in `*host_port` server `index`'s "host:port" (`[v6addr]:port` for
  IPv6), a string that lives as long as `ring`. INVALID_ARGUMENT for an index
  out of range.
 
