@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr};
+use std::fmt::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -30,10 +31,12 @@ static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 /// Remember `err` as this thread's last error and return its status code.
 pub fn set_last_error(err: &Error) -> Status {
-    let msg = err.to_string();
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut s) = slot.try_borrow_mut() {
-            *s = msg;
+            // Written into the slot's own buffer: a miss (NOT_FOUND, the most
+            // common failure) allocates nothing once the buffer has grown.
+            s.clear();
+            let _ = write!(s, "{err}");
             if !HAS_ERROR.replace(true) {
                 PENDING.fetch_add(1, Ordering::Relaxed);
             }
