@@ -4,16 +4,23 @@
 //!
 //! ```text
 //! cargo run --release --example local_cluster -- [--nodes N | --external] [--legacy] [--variant NAME]
+//!     [--ip IP] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...]
 //! ```
 //!
 //! Prints `endpoint IP:PORT`, then (unless `--external`) `node HOST IP PORT` per
-//! node (`-` for an empty IP), then reads commands from stdin, one per line.
+//! node (`-` for an empty IP; a TLS node adds `plain=PORT`, its plain-text
+//! listener), then reads commands from stdin, one per line.
 //! Every command answers exactly one line (an `error: ...` line when it
 //! fails), except `list`, which answers `version N` and one `node` line per node.
 //!
 //! With its own nodes (`--nodes N`, the default 3):
 //! `add`, `remove PORT`, `replace PORT`, `kill PORT`, `restart PORT` (a node
-//! failing in place, still listed).
+//! failing in place, still listed). This is also the one memcached launcher of
+//! the other languages' tests and the benchmarks, which may ignore the
+//! endpoint: `--ip IP` puts every node on that address (else the variant
+//! spreads them over 127.0.0.x), `--tls CHAIN KEY` makes them serve TLS with
+//! these PEM files, and the arguments after `--` go to every memcached, after
+//! the launcher's own (`-U 0 -m 64 -t 2 -c 1024`), so they win: `-- -m 1024 -t 1`.
 //!
 //! With `--external` it starts no memcached and lists nothing until told
 //! (for tests that run their own nodes and choose their names):
@@ -35,12 +42,13 @@
 //! on the way out.
 
 use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use elasticache::discovery::Node;
-use elasticache::testkit::{ConfigEndpoint, Engine, LocalCluster, Request, Variant};
+use elasticache::testkit::{ConfigEndpoint, Engine, LocalCluster, NodeSettings, Request, Variant};
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
@@ -53,10 +61,11 @@ struct Args {
     external: bool,
     engine: Engine,
     variant: Variant,
+    settings: NodeSettings,
 }
 
-const USAGE: &str =
-    "usage: local_cluster [--nodes N | --external] [--legacy] [--variant NAME] (commands: see the source's header)";
+const USAGE: &str = "usage: local_cluster [--nodes N | --external] [--legacy] [--variant NAME] \
+     [--ip IP] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...] (commands: see the source's header)";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -64,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         external: false,
         engine: Engine::ElastiCache,
         variant: Variant::Standard,
+        settings: NodeSettings::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -80,6 +90,15 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--variant needs a name")?;
                 args.variant = v.parse()?;
             }
+            "--ip" => args.settings.ip = Some(it.next().ok_or("--ip needs an address")?),
+            "--tls" => {
+                let (chain, key) = it
+                    .next()
+                    .zip(it.next())
+                    .ok_or("--tls needs CHAIN and KEY")?;
+                args.settings.tls = Some((PathBuf::from(chain), PathBuf::from(key)));
+            }
+            "--" => args.settings.args = it.by_ref().collect(),
             "-h" | "--help" => {
                 let names: Vec<&str> = Variant::all().iter().map(|v| v.name()).collect();
                 println!("{USAGE}\nvariants: {}", names.join(", "));
@@ -97,6 +116,12 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.external {
         layout_only(args.variant)?;
+        let s = &args.settings;
+        if s.ip.is_some() || s.tls.is_some() || !s.args.is_empty() {
+            return Err(
+                "--ip, --tls and memcached arguments are for own nodes, not --external".into(),
+            );
+        }
     }
     Ok(args)
 }
@@ -126,6 +151,18 @@ impl Nodes {
             Nodes::Own(c) => c.nodes(),
             Nodes::External { variant, given, .. } => list_as(*variant, given),
         }
+    }
+
+    /// One `node ...` line per listed node.
+    fn print(&self, out: &mut impl Write) -> io::Result<()> {
+        for n in self.listed() {
+            let line = match self {
+                Nodes::Own(c) => own_line(c, &n),
+                Nodes::External { .. } => node_line(&n),
+            };
+            writeln!(out, "node {line}")?;
+        }
+        Ok(())
     }
 }
 
@@ -167,11 +204,13 @@ fn node_line(n: &Node) -> String {
     format!("{} {} {}", n.host, ip, n.port)
 }
 
-fn print_nodes(out: &mut impl Write, nodes: &[Node]) -> io::Result<()> {
-    for n in nodes {
-        writeln!(out, "node {}", node_line(n))?;
+/// [`node_line`] for one of our own nodes: a TLS one also names its plain
+/// listener (where tests read back what was written over TLS).
+fn own_line(c: &LocalCluster, n: &Node) -> String {
+    match c.server(n.port).filter(|s| s.is_tls()) {
+        Some(s) => format!("{} plain={}", node_line(n), s.plain_port()),
+        None => node_line(n),
     }
-    Ok(())
 }
 
 fn port_arg(arg: Option<&str>) -> Result<u16, String> {
@@ -262,7 +301,7 @@ fn run(nodes: &mut Nodes, line: &str, out: &mut impl Write) -> Result<bool, Stri
         "list" => {
             let io_err = |e: io::Error| e.to_string();
             writeln!(out, "version {}", nodes.endpoint().version()).map_err(io_err)?;
-            print_nodes(out, &nodes.listed()).map_err(io_err)?;
+            nodes.print(out).map_err(io_err)?;
             return Ok(true);
         }
         "version" => {
@@ -398,7 +437,7 @@ fn own_command(cluster: &mut LocalCluster, cmd: &str, arg: Option<&str>) -> Resu
     Ok(match cmd {
         "add" => {
             let n = cluster.add_node().map_err(io_err)?;
-            format!("added {} (version {})", node_line(&n), cluster.version())
+            format!("added {} (version {})", own_line(cluster, &n), cluster.version())
         }
         "remove" => {
             let n = cluster.remove_node(port_arg(arg)?).map_err(io_err)?;
@@ -409,7 +448,7 @@ fn own_command(cluster: &mut LocalCluster, cmd: &str, arg: Option<&str>) -> Resu
             let n = cluster.replace_node(old).map_err(io_err)?;
             format!(
                 "replaced {old} by {} (version {})",
-                node_line(&n),
+                own_line(cluster, &n),
                 cluster.version()
             )
         }
@@ -438,7 +477,9 @@ fn own_command(cluster: &mut LocalCluster, cmd: &str, arg: Option<&str>) -> Resu
 
 fn start(args: &Args) -> io::Result<Nodes> {
     if !args.external {
-        return LocalCluster::start_with(args.nodes, args.variant, args.engine).map(Nodes::Own);
+        let settings = args.settings.clone();
+        return LocalCluster::start_with_settings(args.nodes, args.variant, args.engine, settings)
+            .map(Nodes::Own);
     }
     let endpoint = ConfigEndpoint::start(Vec::new())?;
     endpoint.set_engine(args.engine);
@@ -476,9 +517,7 @@ fn main() {
     {
         let mut out = stdout.lock();
         let _ = writeln!(out, "endpoint {}", nodes.endpoint().addr());
-        if let Nodes::Own(c) = &nodes {
-            let _ = print_nodes(&mut out, &c.nodes());
-        }
+        let _ = nodes.print(&mut out);
         let _ = out.flush();
     }
 

@@ -6,6 +6,7 @@
 //! down; a replaced node keeps its host name and comes back on a new address.
 
 use std::io;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::discovery::Node;
@@ -121,6 +122,19 @@ impl FromStr for Variant {
     }
 }
 
+/// How the nodes' memcached processes run, beyond what the variant decides.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSettings {
+    /// Every node listens on this address instead of the variant's.
+    pub ip: Option<String>,
+    /// More memcached arguments, after the testkit's own (`-m 64 -t 2 -c
+    /// 1024`), so these win: `["-t", "1", "-c", "4096"]`.
+    pub args: Vec<String>,
+    /// Serve TLS with this certificate chain and key (PEM files), each node
+    /// with a plain listener beside ([`Memcached::plain_port`]).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
 #[derive(Debug)]
 struct Member {
     host: String,
@@ -145,6 +159,7 @@ pub struct LocalCluster {
     // nodes it lists, as when a cluster is deleted.
     endpoint: ConfigEndpoint,
     variant: Variant,
+    settings: NodeSettings,
     members: Vec<Member>,
     next_id: u32,
     started: u32,
@@ -158,12 +173,24 @@ impl LocalCluster {
 
     /// Start `n` nodes listed in `variant`'s layout, the endpoint emulating `engine`.
     pub fn start_with(n: usize, variant: Variant, engine: Engine) -> io::Result<LocalCluster> {
+        LocalCluster::start_with_settings(n, variant, engine, NodeSettings::default())
+    }
+
+    /// [`LocalCluster::start_with`], every node (these and those added later)
+    /// run as `settings` say.
+    pub fn start_with_settings(
+        n: usize,
+        variant: Variant,
+        engine: Engine,
+        settings: NodeSettings,
+    ) -> io::Result<LocalCluster> {
         let endpoint = ConfigEndpoint::start(Vec::new())?;
         endpoint.set_engine(engine);
         endpoint.set_format(variant.format());
         let mut c = LocalCluster {
             endpoint,
             variant,
+            settings,
             members: Vec::new(),
             next_id: 1,
             started: 0,
@@ -189,9 +216,16 @@ impl LocalCluster {
     /// in this process had before (see [`crate::testkit::port`]), so a port
     /// always names one node, even one replaced or removed since.
     fn start_server(&mut self) -> io::Result<Memcached> {
-        let ip = self.variant.listen_ip(self.started);
+        let ip = match &self.settings.ip {
+            Some(ip) => ip.clone(),
+            None => self.variant.listen_ip(self.started),
+        };
         self.started += 1;
-        Memcached::start_on(&ip, &[])
+        let args: Vec<&str> = self.settings.args.iter().map(String::as_str).collect();
+        match &self.settings.tls {
+            Some((chain, key)) => Memcached::start_tls(&ip, chain, key, &args),
+            None => Memcached::start_on(&ip, &args),
+        }
     }
 
     fn publish(&self) -> u64 {

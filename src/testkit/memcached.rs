@@ -1,7 +1,9 @@
-//! A real memcached process on a loopback address and a free port, killed on drop.
+//! A real memcached process on a loopback address and a free port (plain, or
+//! TLS with a plain listener beside), killed on drop.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,9 @@ pub struct Memcached {
     process: Process,
     ip: String,
     port: u16,
+    /// With TLS (`-Z`): the plain-text listener beside the TLS one, on the
+    /// same cache, where readiness is checked and test commands go.
+    plain_port: Option<u16>,
 }
 
 impl Memcached {
@@ -28,33 +33,82 @@ impl Memcached {
 
     /// Start memcached on `ip` (any 127.x.y.z works on Linux) with extra arguments.
     pub fn start_on(ip: &str, extra: &[&str]) -> io::Result<Memcached> {
-        let mut last = None;
-        // A free port can be taken by someone else between probe and bind: retry.
-        for _ in 0..5 {
-            let port = free_port(ip)?;
-            match Memcached::start_at(ip, port, extra) {
-                Ok(m) => return Ok(m),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
+        first_started(|| Memcached::start_at(ip, free_port(ip)?, extra))
     }
 
     /// Start memcached on `ip:port` exactly (used to bring a node back on its old port).
     pub fn start_at(ip: &str, port: u16, extra: &[&str]) -> io::Result<Memcached> {
         let listen = ["-l", ip, "-p", &port.to_string()].map(String::from);
+        Memcached::launch(ip, port, None, listen.into(), extra)
+    }
+
+    /// Start memcached serving TLS on `ip` with the certificate chain and key
+    /// (PEM files) and plain text on [`Memcached::plain_port`], plus `extra`
+    /// arguments (e.g. `-o ssl_verify_mode=2,ssl_ca_cert=ca.pem`).
+    pub fn start_tls(ip: &str, chain: &Path, key: &Path, extra: &[&str]) -> io::Result<Memcached> {
+        first_started(|| {
+            let (port, plain_port) = (free_port(ip)?, free_port(ip)?);
+            let listen = vec![
+                "-Z".into(),
+                "-o".into(),
+                format!(
+                    "ssl_chain_cert={},ssl_key={}",
+                    chain.display(),
+                    key.display()
+                ),
+                "-l".into(),
+                format!("{ip}:{port}"),
+                "-l".into(),
+                format!("notls:{ip}:{plain_port}"),
+            ];
+            Memcached::launch(ip, port, Some(plain_port), listen, extra)
+        })
+    }
+
+    fn launch(
+        ip: &str,
+        port: u16,
+        plain_port: Option<u16>,
+        listen: Vec<String>,
+        extra: &[&str],
+    ) -> io::Result<Memcached> {
         let mut m = Memcached {
-            process: Process::new(listen.into(), extra),
+            process: Process::new(listen, extra),
             ip: ip.to_string(),
             port,
+            plain_port,
         };
         m.run()?;
         Ok(m)
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let what = format!("memcached on {}", self.addr());
-        self.process.start(&what, &self.ip, self.port)
+        let what = if self.is_tls() {
+            format!(
+                "TLS memcached on {} (does this memcached support -Z?)",
+                self.addr()
+            )
+        } else {
+            format!("memcached on {}", self.addr())
+        };
+        let plain = self.plain_port();
+        self.process.start(&what, &self.ip, plain)
+    }
+
+    /// Whether it serves TLS on [`Memcached::port`].
+    pub fn is_tls(&self) -> bool {
+        self.plain_port.is_some()
+    }
+
+    /// The port that speaks plain text: the plain listener beside a TLS one,
+    /// else [`Memcached::port`].
+    pub fn plain_port(&self) -> u16 {
+        self.plain_port.unwrap_or(self.port)
+    }
+
+    /// `ip:port` of the plain-text listener.
+    pub fn plain_addr(&self) -> String {
+        format!("{}:{}", self.ip, self.plain_port())
     }
 
     /// The IP it listens on.
@@ -72,16 +126,17 @@ impl Memcached {
         format!("{}:{}", self.ip, self.port)
     }
 
-    /// Send one text command and return the reply up to and including the line
-    /// that ends it (`END`, `STORED`, `VERSION ...`, ...). For test assertions.
+    /// Send one text command (over the plain listener) and return the reply up
+    /// to and including the line that ends it (`END`, `STORED`, `VERSION ...`,
+    /// ...). For test assertions.
     pub fn command(&self, line: &str) -> io::Result<String> {
-        text_command(&self.ip, self.port, line)
+        text_command(&self.ip, self.plain_port(), line)
     }
 
     /// The raw value stored under `key` on this server (a plain `get`), for
     /// finding where a client placed a key.
     pub fn get_raw(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let mut s = TcpStream::connect((self.ip.as_str(), self.port))?;
+        let mut s = TcpStream::connect((self.ip.as_str(), self.plain_port()))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
         let mut req = b"get ".to_vec();
         req.extend_from_slice(key);
@@ -130,10 +185,23 @@ impl Memcached {
     }
 }
 
+/// The first memcached that `start` brings up in a few tries: a free port can
+/// be taken by someone else between probe and bind.
+fn first_started(mut start: impl FnMut() -> io::Result<Memcached>) -> io::Result<Memcached> {
+    let mut last = None;
+    for _ in 0..5 {
+        match start() {
+            Ok(m) => return Ok(m),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
+}
+
 /// One memcached process and the arguments it runs with, to run it again
-/// the same way; killed on drop. Shared by the plain and the TLS launchers.
+/// the same way; killed on drop.
 #[derive(Debug)]
-pub(crate) struct Process {
+struct Process {
     child: Option<Child>,
     args: Vec<String>,
 }
@@ -141,7 +209,7 @@ pub(crate) struct Process {
 impl Process {
     /// Not started yet: the `listen` arguments (`-l`, `-p`, `-Z`, ...), the
     /// settings every test server gets, then `extra`.
-    pub(crate) fn new(listen: Vec<String>, extra: &[&str]) -> Process {
+    fn new(listen: Vec<String>, extra: &[&str]) -> Process {
         let mut args = listen;
         // No UDP, a small cache, few threads: many servers run side by side.
         args.extend(["-U", "0", "-m", "64", "-t", "2", "-c", "1024"].map(String::from));
@@ -156,7 +224,7 @@ impl Process {
 
     /// (Re)start it and wait until it answers in plain text on `ip:port`;
     /// `what` names it in errors.
-    pub(crate) fn start(&mut self, what: &str, ip: &str, port: u16) -> io::Result<()> {
+    fn start(&mut self, what: &str, ip: &str, port: u16) -> io::Result<()> {
         self.kill();
         let child = Command::new(memcached_bin())
             .args(&self.args)
@@ -171,14 +239,14 @@ impl Process {
         self.wait_serving(what, ip, port, Duration::from_secs(5))
     }
 
-    pub(crate) fn kill(&mut self) {
+    fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    pub(crate) fn is_running(&self) -> bool {
+    fn is_running(&self) -> bool {
         self.child.is_some()
     }
 
@@ -225,7 +293,7 @@ impl Drop for Process {
 
 /// Send one text command to `ip:port` and return the reply up to and including
 /// the line that ends it.
-pub(crate) fn text_command(ip: &str, port: u16, line: &str) -> io::Result<String> {
+fn text_command(ip: &str, port: u16, line: &str) -> io::Result<String> {
     let mut s = TcpStream::connect((ip, port))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     s.write_all(line.as_bytes())?;

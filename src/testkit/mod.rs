@@ -12,7 +12,7 @@ pub mod port;
 pub mod support;
 pub mod tls;
 
-pub use cluster::{LocalCluster, Variant};
+pub use cluster::{LocalCluster, NodeSettings, Variant};
 pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
 pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;

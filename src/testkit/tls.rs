@@ -4,6 +4,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,96 +15,26 @@ use parking_lot::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::memcached::{free_port, text_command, Process};
+use super::memcached::Memcached;
 use super::port::bind_unique;
 
-/// A memcached process serving TLS on [`TlsMemcached::port`] and plain text on
-/// [`TlsMemcached::plain_port`] (same cache), killed on drop.
+/// A memcached process serving TLS on [`Memcached::port`] and plain text on
+/// [`Memcached::plain_port`] (same cache), killed on drop: a [`Memcached`]
+/// started with [`Memcached::start_tls`], which it derefs to.
 #[derive(Debug)]
-pub struct TlsMemcached {
-    process: Process,
-    ip: String,
-    port: u16,
-    plain_port: u16,
-}
+pub struct TlsMemcached(Memcached);
 
 impl TlsMemcached {
     /// Start on `ip` with the certificate chain and key (PEM files), plus
     /// `extra` arguments (e.g. `-o ssl_verify_mode=2,ssl_ca_cert=ca.pem`).
     pub fn start(ip: &str, chain: &Path, key: &Path, extra: &[&str]) -> io::Result<TlsMemcached> {
-        let mut last = None;
-        // A free port can be taken by someone else between probe and bind: retry.
-        for _ in 0..5 {
-            let (port, plain_port) = (free_port(ip)?, free_port(ip)?);
-            let listen = vec![
-                "-Z".into(),
-                "-o".into(),
-                format!(
-                    "ssl_chain_cert={},ssl_key={}",
-                    chain.display(),
-                    key.display()
-                ),
-                "-l".into(),
-                format!("{ip}:{port}"),
-                "-l".into(),
-                format!("notls:{ip}:{plain_port}"),
-            ];
-            let mut m = TlsMemcached {
-                process: Process::new(listen, extra),
-                ip: ip.to_string(),
-                port,
-                plain_port,
-            };
-            match m.run() {
-                Ok(()) => return Ok(m),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
-    }
-
-    fn run(&mut self) -> io::Result<()> {
-        let what = format!(
-            "TLS memcached on {} (does this memcached support -Z?)",
-            self.addr()
-        );
-        self.process.start(&what, &self.ip, self.plain_port)
-    }
-
-    /// The IP it listens on.
-    pub fn ip(&self) -> &str {
-        &self.ip
-    }
-
-    /// The TLS port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The plain-text port (same cache).
-    pub fn plain_port(&self) -> u16 {
-        self.plain_port
-    }
-
-    /// `ip:port` of the TLS listener.
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
-    }
-
-    /// `ip:port` of the plain listener.
-    pub fn plain_addr(&self) -> String {
-        format!("{}:{}", self.ip, self.plain_port)
-    }
-
-    /// One text command over the plain listener; the reply up to its last line.
-    pub fn command(&self, line: &str) -> io::Result<String> {
-        text_command(&self.ip, self.plain_port, line)
+        Memcached::start_tls(ip, chain, key, extra).map(TlsMemcached)
     }
 
     /// Store `value` under `key` over the plain listener (e.g. the legacy
     /// `AmazonElastiCache:cluster` item that makes this server a configuration endpoint).
     pub fn set_raw(&self, key: &str, value: &[u8]) -> io::Result<()> {
-        let mut s = TcpStream::connect((self.ip.as_str(), self.plain_port))?;
+        let mut s = TcpStream::connect((self.ip(), self.plain_port()))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
         let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
         req.extend_from_slice(value);
@@ -117,15 +48,19 @@ impl TlsMemcached {
             Err(io::Error::other(format!("set {key}: {line:?}")))
         }
     }
+}
 
-    /// Kill the process now (ports remembered for [`TlsMemcached::restart`]).
-    pub fn kill(&mut self) {
-        self.process.kill();
+impl Deref for TlsMemcached {
+    type Target = Memcached;
+
+    fn deref(&self) -> &Memcached {
+        &self.0
     }
+}
 
-    /// Start it again on the same ports.
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.run()
+impl DerefMut for TlsMemcached {
+    fn deref_mut(&mut self) -> &mut Memcached {
+        &mut self.0
     }
 }
 
