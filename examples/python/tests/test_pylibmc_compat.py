@@ -3,16 +3,14 @@
 real pylibmc in this process."""
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 import elasticache
-from conftest import PKG_ROOT, free_port
+from conftest import PKG_ROOT, LocalCluster, free_port
 
 
 def run_py(code, timeout=60, **env):
@@ -227,26 +225,9 @@ def test_get_multi_keeps_what_was_found_when_a_node_fails(server, caplog):
         c.get_multi(only_dead)  # everything failed and nothing was found
 
 
-def test_a_value_over_2_mib_is_fetched_once(tmp_path):
-    exe = shutil.which("memcached")
-    if exe is None:
-        pytest.fail("memcached is not installed") if os.environ.get("CI") == "true" else pytest.skip("no memcached")
-    port = free_port()
-    args = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-I", "8m", "-m", "64"]
-    if os.geteuid() == 0:
-        args += ["-u", "root"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        c = elasticache.Client([f"127.0.0.1:{port}"], options={"max_value_size": 8 << 20})
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                c.get_stats()
-                break
-            except elasticache.Error:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+def test_a_value_over_2_mib_is_fetched_once():
+    with LocalCluster.start(args=["-I", "8m", "-m", "64"]) as lc:
+        c = elasticache.Client([lc.nodes[0].addr], options={"max_value_size": 8 << 20})
         big = b"b" * (3 * 1024 * 1024)
         assert c.set("big", big)
 
@@ -258,6 +239,3 @@ def test_a_value_over_2_mib_is_fetched_once(tmp_path):
             assert c.get("big") == big
         # The first read learns the size (two fetches); the others are one each.
         assert cmd_get() - start <= 6
-    finally:
-        proc.kill()
-        proc.wait()

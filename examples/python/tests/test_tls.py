@@ -2,14 +2,13 @@
 against a real `memcached -Z`; what is written over TLS reads back through
 pylibmc on the same server's plain listener."""
 
-import os
 import subprocess
 
 import pylibmc
 import pytest
 
 import elasticache
-from conftest import crate_example, free_port, require, require_tool, wait_serving
+from conftest import LocalCluster, crate_example, require, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -21,25 +20,12 @@ def tls_server(tmp_path_factory):
     # certificate for localhost only.
     d = str(tmp_path_factory.mktemp("tls"))
     subprocess.run([crate_example("make_certs"), d], check=True, capture_output=True, timeout=60)
-    good = start_tls_memcached(d, "node")
-    expired = start_tls_memcached(d, "expired")
-    yield {"port": good[1], "plain": good[2], "expired_port": expired[1], "ca": f"{d}/ca.pem"}
-    for proc, _, _ in (good, expired):
-        proc.kill()
-        proc.wait()
-
-
-def start_tls_memcached(d, cert):
-    """memcached -Z with certificate `cert` (node, expired) from `d`, and a plain
-    listener on the same cache: (process, TLS port, plain port)."""
-    port, plain = free_port(), free_port()
-    args = ["memcached", "-Z", "-o", f"ssl_chain_cert={d}/{cert}.crt,ssl_key={d}/{cert}.key",
-            "-l", f"127.0.0.1:{port}", "-l", f"notls:127.0.0.1:{plain}", "-U", "0"]
-    if os.geteuid() == 0:
-        args += ["-u", "root"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_serving(proc, plain, f"memcached -Z ({cert})")
-    return proc, port, plain
+    # memcached -Z with a plain listener on the same cache, each certificate
+    # (node, expired) on a node of its own.
+    with LocalCluster.start(tls=(f"{d}/node.crt", f"{d}/node.key")) as good, \
+            LocalCluster.start(tls=(f"{d}/expired.crt", f"{d}/expired.key")) as expired:
+        yield {"port": good.nodes[0].port, "plain": good.nodes[0].plain_port,
+               "expired_port": expired.nodes[0].port, "ca": f"{d}/ca.pem"}
 
 
 def test_values_written_over_tls_read_back_through_pylibmc(tls_server):
