@@ -102,7 +102,9 @@ def main():
         f"commit `{meta.get('commit')}`.")
     add("")
     add(f"- Machine: {meta.get('cpu')}, {meta.get('cores')} cores, {meta.get('mem')}, Linux {meta.get('kernel')}")
-    add(f"- Servers: memcached {meta.get('memcached')} on 127.0.0.1 (`-t 1`, one process per node, 16 nodes)")
+    launcher = meta.get("servers", "examples/local_cluster --nodes 16 --ip 127.0.0.1 -- -t 1 -c 4096 -m 64")
+    add(f"- Servers: memcached {meta.get('memcached')} on 127.0.0.1, one process per node, 16 nodes, "
+        f"started by the crate's launcher (`{launcher}`)")
     add(f"- C: libmemcached {meta.get('libmemcached')} (Debian), {meta.get('cc')}, rustc {meta.get('rustc')}")
     pv = next((r.get("info") for r in R_.recs if r.get("suite") == "py" and r.get("bench") == "versions"), {}) or {}
     add(f"- Python {pv.get('python')}: pylibmc {pv.get('pylibmc')} (bundles libmemcached {pv.get('pylibmc_libmemcached')}), "

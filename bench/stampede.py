@@ -10,7 +10,8 @@ same run on the same memcached.
 usage: stampede.py [--servers host:port] [--workers 16] [--seconds 8]
                    [--jsonl FILE] [--md FILE] [--plot FILE]
 
-Without --servers (or BENCH_SERVERS) it starts its own memcached. Records
+Without --servers (or BENCH_SERVERS) it starts its own memcached (through
+the crate's launcher, examples/local_cluster). Records
 (one JSON line per backend, suite "stampede") are appended to --jsonl, a
 markdown section to --md, the plot written to --plot. BENCH_SCALE scales the
 duration. Figures are printed, never judged: nothing here fails on them.
@@ -19,7 +20,6 @@ duration. Figures are printed, never judged: nothing here fails on them.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +27,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "examples", "python", "tests"))
+from local_cluster import LocalCluster  # noqa: E402
 
 BACKENDS = [
     ("elasticache (leases)", "elasticache.django.PyLibMCCache", {}),
@@ -198,12 +200,6 @@ def plot(recs, path):
     print(f"stampede: plot in {path}")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         b, o, loc, prefix, out = sys.argv[2:7]
@@ -224,17 +220,8 @@ def main():
     own = None
     location = a.servers.split(",")[0] if a.servers else ""
     if not location:
-        port = free_port()
-        args = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0"] + (["-u", "root"] if os.geteuid() == 0
-                                                                              else [])
-        own = subprocess.Popen(args)
-        location = f"127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        own = LocalCluster.start(1)
+        location = own.nodes[0].addr
     sys.path.insert(0, os.path.join(REPO, "examples", "python"))
     os.environ.setdefault("ELASTICACHE_LIBRARY", os.path.join(REPO, "target", "release", "libelasticache.so"))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.join(REPO, "examples", "python"),
@@ -250,8 +237,7 @@ def main():
                 recs.append(run_one(name, backend, options, location, a.workers, a.seconds, tmp, i))
     finally:
         if own:
-            own.kill()
-            own.wait()
+            own.close()
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     md = markdown(recs, {"workers": a.workers, "seconds": a.seconds, "memcached": version, "date": date,
                          "cores": os.cpu_count()})

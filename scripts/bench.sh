@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (`make bench`): elasticache against libmemcached, pylibmc,
 # pymemcache and the raw wire, side by side in one run, on 16 local memcached
-# processes. Prints every figure with its ratio and writes
+# processes (started by the crate's launcher, examples/local_cluster, as in
+# every test). Prints every figure with its ratio and writes
 #   bench/results/latest.md     the table the README quotes (date, machine, versions)
 #   bench/results/latest.jsonl  every record it was made from
 #   docs/bench.png              multi-get latency against keys per call
@@ -40,6 +41,9 @@ $PY -c "import gunicorn" >/dev/null 2>&1 ||
 
 echo "bench: building"
 cargo build --release --quiet
+# The launcher; building it leaves target/release/libelasticache.so as the
+# line above built it (without the testkit feature).
+cargo build --release --quiet --features testkit --example local_cluster
 mkdir -p target/bench bench/results docs
 LMC_LIBS=$(pkg-config --libs libmemcached 2>/dev/null || echo "-lmemcached -lmemcachedutil")
 $CC -O2 -g -std=c11 -Wall -Wextra -I include -o target/bench/bench_c bench/c/bench.c \
@@ -54,24 +58,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "bench: starting $NODES memcached processes on 127.0.0.1"
-user=()
-[ "$(id -u)" = 0 ] && user=(-u root)
-servers=()
-for _ in $(seq $NODES); do
-    port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    memcached -l 127.0.0.1 -p "$port" -U 0 -t 1 -c 4096 -m 64 "${user[@]}" &
+# The crate's launcher in the background (real memcached nodes behind the
+# emulated configuration endpoint; it waits for each node to answer), reading
+# commands from the fifo $WORK/NAME.in, which the caller opens next and keeps
+# open until "quit" (or the end: SIGTERM also stops its nodes).
+cluster() {
+    local name=$1
+    shift
+    mkfifo "$WORK/$name.in"
+    target/release/examples/local_cluster "$@" <"$WORK/$name.in" >"$WORK/$name.out" 2>&1 &
     pids+=($!)
-    servers+=("127.0.0.1:$port")
-done
-for s in "${servers[@]}"; do
-    for _ in $(seq 100); do
-        (exec 3<>/dev/tcp/127.0.0.1/"${s##*:}") 2>/dev/null && break
+}
+# Wait until cluster NAME printed its endpoint and N node lines.
+cluster_up() {
+    for _ in $(seq 600); do
+        [ "$(grep -c '^node ' "$WORK/$1.out")" -ge "$2" ] && grep -q '^endpoint ' "$WORK/$1.out" && return 0
+        grep -q '^local_cluster: ' "$WORK/$1.out" && break # it failed and said why
         sleep 0.05
     done
-done
+    echo "bench: local_cluster did not start: $(cat "$WORK/$1.out")" >&2
+    exit 1
+}
+
+NODE_ARGS=(--nodes "$NODES" --ip 127.0.0.1 -- -t 1 -c 4096 -m 64)
+LAUNCHER="examples/local_cluster ${NODE_ARGS[*]}"
+echo "bench: starting $NODES memcached processes on 127.0.0.1 ($LAUNCHER)"
+cluster nodes "${NODE_ARGS[@]}"
+exec 8>"$WORK/nodes.in"
+cluster_up nodes $NODES
 export BENCH_SERVERS
-BENCH_SERVERS=$(IFS=,; echo "${servers[*]}")
+BENCH_SERVERS=$(sed -n 's/^node [^ ]* \([^ ]*\) \([0-9]*\).*/\1:\2/p' "$WORK/nodes.out" | paste -sd,)
 REC=$WORK/records.jsonl
 : >"$REC"
 
@@ -94,14 +110,10 @@ for impl in ours libmemcached; do "$BENCH_C" memory "$impl" | tee -a "$REC"; don
 echo "bench: discovery cold start"
 # The project's own emulated configuration endpoint (elasticache::testkit, run
 # by examples/local_cluster, as in every test) in front of 3 memcached nodes.
-cargo build --release --quiet --features testkit --example local_cluster
-mkfifo "$WORK/lc.in"
-target/release/examples/local_cluster --nodes 3 <"$WORK/lc.in" >"$WORK/lc.out" 2>&1 &
-pids+=($!)
-exec 7>"$WORK/lc.in" # its stdin stays open until we say quit
-for _ in $(seq 200); do grep -q '^endpoint ' "$WORK/lc.out" 2>/dev/null && break; sleep 0.05; done
+cluster lc --nodes 3
+exec 7>"$WORK/lc.in"
+cluster_up lc 3
 EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
-[ -n "$EP" ] || { echo "bench: local_cluster did not start: $(cat "$WORK/lc.out")" >&2; exit 1; }
 EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
 DISC_RUNS=10
 for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "$EP" | tee -a "$REC"; done
@@ -167,6 +179,7 @@ meta = {
     "cc": sh("$CC --version | head -n1"),
     "rustc": sh("rustc --version").replace("rustc ", ""),
     "discovery": {"runs": $DISC_RUNS, "emulator": "$EMULATOR"},
+    "servers": "$LAUNCHER",
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF

@@ -7,7 +7,8 @@ Run from the repository root after `cargo build --release`:
 Three measurements per binding, best of several rounds:
 - `noop`: elasticache_get_into with a NULL client (the library rejects it at
   once), i.e. the price of crossing the boundary with get's 8 arguments;
-- `get hit`: a real get of a 100-byte value from a local memcached, with the
+- `get hit`: a real get of a 100-byte value from a local memcached (started by
+  the crate's launcher, examples/local_cluster), with the
   output parameters a binding needs (length, flags) and the copy into `bytes`;
 - `get via value`: elasticache_get + data/len/flags accessors + free (5 calls).
 The numbers are for choosing a binding, not a test: nothing here asserts.
@@ -16,8 +17,6 @@ The numbers are for choosing a binding, not a test: nothing here asserts.
 import ctypes
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +28,11 @@ ROUNDS = 5
 
 PKG = os.path.join(ROOT, "examples", "python")
 sys.path.insert(0, PKG)
+sys.path.insert(0, os.path.join(PKG, "tests"))
 # The package's own declarations (elasticache/_cdef.py, checked against the
 # header by tests/test_native.py), read without importing the package.
 from _cffi_build import read_cdef  # noqa: E402
+from local_cluster import LocalCluster  # noqa: E402
 
 CDEF = read_cdef()
 
@@ -43,27 +44,6 @@ def best(fn, n=N):
         fn(n)
         times.append(time.perf_counter() - t)
     return min(times) / n * 1e6
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_memcached():
-    port = free_port()
-    args = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
-    if os.geteuid() == 0:
-        args += ["-u", "root"]
-    p = subprocess.Popen(args)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            return p, port
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("memcached did not start")
 
 
 def get_into_loops(get_into, client, null, buf, pln, pfl, unpack):
@@ -176,8 +156,8 @@ def cffi_api(tmp):
 
 
 def main():
-    proc, port = start_memcached()
-    addr = f"127.0.0.1:{port}"
+    lc = LocalCluster.start(1)
+    addr = lc.nodes[0].addr
     tmp = tempfile.mkdtemp()
     try:
         rows = [("ctypes", bench_ctypes(addr))]
@@ -192,7 +172,7 @@ def main():
         for name, (noop, hit, via) in rows:
             print(f"{name:28} {best(noop):9.3f} {best(hit, N // 10):11.2f} {best(via, N // 10):17.2f}")
     finally:
-        proc.kill()
+        lc.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -201,9 +181,8 @@ def client_level():
     import elasticache
     import pylibmc
 
-    proc, port = start_memcached()
-    try:
-        addr = f"127.0.0.1:{port}"
+    with LocalCluster.start(1) as lc:
+        addr = lc.nodes[0].addr
         keys = [f"k{i}" for i in range(100)]
         print(f"\n{'client':12} {'get us':>8} {'set us':>8} {'get_multi(100) us':>18} {'set_multi(100) us':>18}")
         for name, c in (("pylibmc", pylibmc.Client([addr])), ("elasticache", elasticache.Client([addr]))):
@@ -228,8 +207,6 @@ def client_level():
 
             print(f"{name:12} {best(get, 20000):8.2f} {best(set_, 20000):8.2f} "
                   f"{best(gm, 2000):18.1f} {best(sm, 2000):18.1f}")
-    finally:
-        proc.kill()
 
 
 if __name__ == "__main__":

@@ -6,16 +6,18 @@ ELASTICACHE_LIBRARY selects), whole calls through `elasticache.Client`.
     python examples/python/bench/bench_modes.py      # from outside examples/python
 
 Each mode runs in its own processes (alternating, three each) on one local
-memcached; microseconds per call, best of all rounds. For choosing, not a test: nothing here asserts.
+memcached (started by the crate's launcher, examples/local_cluster, which this
+builds from the checkout it is in); microseconds per call, best of all rounds. For choosing, not a test: nothing here asserts.
 """
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
+
+# The checkout's launcher (not the package: that is the installed wheel's).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from local_cluster import LocalCluster  # noqa: E402
 
 ROUNDS = 5
 PROCESSES = 3
@@ -77,22 +79,8 @@ print(json.dumps({"mode": _native.mode, "noop": best(noop, N * 10), "get": best(
 
 
 def main():
-    exe = shutil.which("memcached") or sys.exit("memcached is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0"] + (["-u", "root"] if os.geteuid() == 0 else [])
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("memcached did not start")
-                time.sleep(0.02)
+    with LocalCluster.start(1) as lc:
+        addr = lc.nodes[0].addr
         find = [sys.executable, "-c", "import elasticache; print(elasticache.library_path)"]
         bundled = subprocess.run(find, capture_output=True, text=True, check=True).stdout.strip()
         rows = [None, None]
@@ -101,7 +89,7 @@ def main():
             for i, env in enumerate(({}, {"ELASTICACHE_LIBRARY": bundled})):
                 full = {k: v for k, v in os.environ.items() if k != "ELASTICACHE_LIBRARY"}
                 full.update(env)
-                out = subprocess.run([sys.executable, "-c", CHILD, f"127.0.0.1:{port}", str(ROUNDS), str(N),
+                out = subprocess.run([sys.executable, "-c", CHILD, addr, str(ROUNDS), str(N),
                                       str(KEYS)], env=full, capture_output=True, text=True, check=True).stdout
                 r = json.loads(out)
                 rows[i] = r if rows[i] is None else {k: min(v, r[k]) if k != "mode" else v
@@ -114,9 +102,6 @@ def main():
             print(f"| {r['mode'].upper()} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
         api, abi = rows
         print("| API/ABI | " + " | ".join(f"{api[c] / abi[c]:.2f}x" for c in cols) + " |")
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 if __name__ == "__main__":
