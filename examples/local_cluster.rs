@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example local_cluster -- [--nodes N | --external] [--legacy] [--variant NAME]
-//!     [--ip IP] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...]
+//!     [--ip IP] [--port PORT] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...]
 //! ```
 //!
 //! Prints `endpoint IP:PORT`, then (unless `--external`) `node HOST IP PORT` per
@@ -18,7 +18,8 @@
 //! failing in place, still listed). This is also the one memcached launcher of
 //! the other languages' tests and the benchmarks, which may ignore the
 //! endpoint: `--ip IP` puts every node on that address (else the variant
-//! spreads them over 127.0.0.x), `--tls CHAIN KEY` makes them serve TLS with
+//! spreads them over 127.0.0.x), `--port PORT` on that port instead of a free
+//! one (one node per address can), `--tls CHAIN KEY` makes them serve TLS with
 //! these PEM files, and the arguments after `--` go to every memcached, after
 //! the launcher's own (`-U 0 -m 64 -t 2 -c 1024`), so they win: `-- -m 1024 -t 1`.
 //!
@@ -65,7 +66,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: local_cluster [--nodes N | --external] [--legacy] [--variant NAME] \
-     [--ip IP] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...] (commands: see the source's header)";
+     [--ip IP] [--port PORT] [--tls CHAIN KEY] [-- MEMCACHED_ARGS...] (commands: see the source's header)";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -91,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
                 args.variant = v.parse()?;
             }
             "--ip" => args.settings.ip = Some(it.next().ok_or("--ip needs an address")?),
+            "--port" => args.settings.port = Some(port_arg(it.next().as_deref())?),
             "--tls" => {
                 let (chain, key) = it
                     .next()
@@ -117,9 +119,10 @@ fn parse_args() -> Result<Args, String> {
     if args.external {
         layout_only(args.variant)?;
         let s = &args.settings;
-        if s.ip.is_some() || s.tls.is_some() || !s.args.is_empty() {
+        if s.ip.is_some() || s.port.is_some() || s.tls.is_some() || !s.args.is_empty() {
             return Err(
-                "--ip, --tls and memcached arguments are for own nodes, not --external".into(),
+                "--ip, --port, --tls and memcached arguments are for own nodes, not --external"
+                    .into(),
             );
         }
     }

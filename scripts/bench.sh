@@ -12,6 +12,8 @@
 # first build). BENCH_SCALE=0.3 makes every timed loop shorter (a quick look).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
 ROOT=$PWD
 START=$(date +%s)
 PY=${PYTHON:-python3}
@@ -58,36 +60,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The crate's launcher in the background (real memcached nodes behind the
-# emulated configuration endpoint; it waits for each node to answer), reading
-# commands from the fifo $WORK/NAME.in, which the caller opens next and keeps
-# open until "quit" (or the end: SIGTERM also stops its nodes).
-cluster() {
-    local name=$1
-    shift
-    mkfifo "$WORK/$name.in"
-    target/release/examples/local_cluster "$@" <"$WORK/$name.in" >"$WORK/$name.out" 2>&1 &
-    pids+=($!)
-}
-# Wait until cluster NAME printed its endpoint and N node lines.
-cluster_up() {
-    for _ in $(seq 600); do
-        [ "$(grep -c '^node ' "$WORK/$1.out")" -ge "$2" ] && grep -q '^endpoint ' "$WORK/$1.out" && return 0
-        grep -q '^local_cluster: ' "$WORK/$1.out" && break # it failed and said why
-        sleep 0.05
-    done
-    echo "bench: local_cluster did not start: $(cat "$WORK/$1.out")" >&2
-    exit 1
-}
-
-NODE_ARGS=(--nodes "$NODES" --ip 127.0.0.1 -- -t 1 -c 4096 -m 64)
-LAUNCHER="examples/local_cluster ${NODE_ARGS[*]}"
+NODE_ARGS=(--ip 127.0.0.1 -- -t 1 -c 4096 -m 64)
+LAUNCHER="examples/local_cluster --nodes $NODES ${NODE_ARGS[*]}"
 echo "bench: starting $NODES memcached processes on 127.0.0.1 ($LAUNCHER)"
-cluster nodes "${NODE_ARGS[@]}"
-exec 8>"$WORK/nodes.in"
-cluster_up nodes $NODES
+start_cluster "$NODES" "${NODE_ARGS[@]}"
+pids+=("$CLUSTER_PID")
+servers=()
+for line in "${CLUSTER_NODES[@]}"; do
+    read -r _ _ ip port _ <<<"$line"
+    servers+=("$ip:$port")
+done
 export BENCH_SERVERS
-BENCH_SERVERS=$(sed -n 's/^node [^ ]* \([^ ]*\) \([0-9]*\).*/\1:\2/p' "$WORK/nodes.out" | paste -sd,)
+BENCH_SERVERS=$(IFS=,; echo "${servers[*]}")
 REC=$WORK/records.jsonl
 : >"$REC"
 
@@ -110,16 +94,14 @@ for impl in ours libmemcached; do "$BENCH_C" memory "$impl" | tee -a "$REC"; don
 echo "bench: discovery cold start"
 # The project's own emulated configuration endpoint (elasticache::testkit, run
 # by examples/local_cluster, as in every test) in front of 3 memcached nodes.
-cluster lc --nodes 3
-exec 7>"$WORK/lc.in"
-cluster_up lc 3
-EP=$(sed -n 's/^endpoint //p' "$WORK/lc.out")
+start_cluster 3
+pids+=("$CLUSTER_PID")
+EP=$CLUSTER_ENDPOINT
 EMULATOR="elasticache::testkit ConfigEndpoint (examples/local_cluster --nodes 3)"
 DISC_RUNS=10
 for _ in $(seq $DISC_RUNS); do "$BENCH_C" discovery "$EP" | tee -a "$REC"; done
 $PY bench/discovery_trace.py "$BENCH_C" "$EP" | tee -a "$REC"
-echo quit >&7 || true
-exec 7>&-
+stop_cluster "$CLUSTER_PID" "$CLUSTER_IN"
 
 echo "bench: Python (the installed wheel: what a user runs, compiled cffi module and bundled library)"
 # A virtual environment that sees the system's pylibmc, pymemcache, Django and

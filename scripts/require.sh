@@ -23,17 +23,39 @@ require() {
     require_that $? "$what"
 }
 
-# Wait until the memcached with process id PID answers on 127.0.0.1:PORT
-# itself (its `stats` name its pid: not someone else on a reused port);
-# fails when it exits or stays silent for 5 seconds.
-wait_memcached() {
-    local pid=$1 port=$2 reply
-    for _ in $(seq 250); do
-        kill -0 "$pid" 2>/dev/null || { echo "memcached $pid exited" >&2; return 1; }
-        reply=$( { exec 3<>/dev/tcp/127.0.0.1/"$port" && printf 'stats\r\nquit\r\n' >&3 && timeout 2 cat <&3; } 2>/dev/null)
-        [[ $reply == *"STAT pid $pid"$'\r'* ]] && return 0
-        sleep 0.02
+# Start the crate's memcached launcher (examples/local_cluster, built by the
+# caller: real memcached nodes, started and checked for readiness the one way
+# every test does, behind the emulated configuration endpoint) as
+#   start_cluster N [ARGS...]   -> local_cluster --nodes N ARGS...
+# and wait for its endpoint and N node lines. Sets CLUSTER_ENDPOINT (IP:PORT),
+# CLUSTER_NODES (its `node HOST IP PORT [plain=PORT]` lines), CLUSTER_PID, and
+# CLUSTER_IN and CLUSTER_OUT (file descriptors of its stdin and stdout:
+# commands, one a line, each answered by one line). stop_cluster PID FD_IN
+# stops it and its nodes, as its end of input or SIGTERM do.
+start_cluster() {
+    local n=$1 dir line
+    shift
+    dir=$(mktemp -d)
+    mkfifo "$dir/in" "$dir/out"
+    target/release/examples/local_cluster --nodes "$n" "$@" <"$dir/in" >"$dir/out" 2>&1 &
+    CLUSTER_PID=$!
+    exec {CLUSTER_IN}>"$dir/in" {CLUSTER_OUT}<"$dir/out"
+    rm -rf "$dir" # both ends are open: the fifos need no names any more
+    CLUSTER_NODES=()
+    CLUSTER_ENDPOINT=
+    while ((${#CLUSTER_NODES[@]} < n)) || [ -z "$CLUSTER_ENDPOINT" ]; do
+        IFS= read -r -t 30 -u "$CLUSTER_OUT" line || { echo "local_cluster stopped or stayed silent" >&2; return 1; }
+        case $line in
+        "endpoint "*) CLUSTER_ENDPOINT=${line#endpoint } ;;
+        "node "*) CLUSTER_NODES+=("$line") ;;
+        *) echo "local_cluster did not start: $line" >&2; return 1 ;;
+        esac
     done
-    echo "memcached $pid did not answer on port $port" >&2
-    return 1
+}
+
+stop_cluster() {
+    # In a subshell: writing to a cluster that is gone already is a SIGPIPE,
+    # which would end the caller.
+    (printf 'quit\n' >&"$2") 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }

@@ -15,13 +15,9 @@ mkdir -p "$OUT"
 WARN="-std=c11 -Wall -Wextra -Wpedantic -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L"
 
 cargo build --release --quiet --features testkit --example local_cluster
-coproc LC { exec target/release/examples/local_cluster --nodes 1 2>&1; }
-lc_pid=$LC_PID
-exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"
-trap 'printf "quit\n" >&"$LC_IN" 2>/dev/null || kill "$lc_pid" 2>/dev/null || true; wait "$lc_pid" 2>/dev/null || true' EXIT
-IFS= read -r -t 30 -u "$LC_OUT" _endpoint || { echo "FAIL local_cluster printed no endpoint"; exit 1; }
-IFS= read -r -t 30 -u "$LC_OUT" node || { echo "FAIL local_cluster printed no node"; exit 1; }
-read -r _ _host ip port <<<"$node"
+start_cluster 1 || { echo "FAIL local_cluster did not start"; exit 1; }
+trap 'stop_cluster "$CLUSTER_PID" "$CLUSTER_IN"' EXIT
+read -r _ _host ip port _ <<<"${CLUSTER_NODES[0]}"
 export ELASTICACHE_TEST_SERVER="$ip:$port"
 
 fail=0

@@ -9,6 +9,8 @@
 # is a loud skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
 export ELASTICACHE_NO_HEADER_WRITE=1
 LIB=target/release
 OUT=target/cpptests
@@ -57,18 +59,13 @@ for tool in memcached c++; do
 done
 make -s all >/dev/null
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-user=()
-[ "$(id -u)" = 0 ] && user=(-u root)
-memcached -l 127.0.0.1 -p "$port" -U 0 "${user[@]}" &
-mc_pid=$!
+# memcached from the crate's launcher (examples/local_cluster), as every test's.
+cargo build --release --quiet --features testkit --example local_cluster
+start_cluster 1 --ip 127.0.0.1
 prefix=$(mktemp -d)
-trap 'kill $mc_pid 2>/dev/null || true; rm -rf "$prefix"' EXIT
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.1
-done
-export ELASTICACHE_TEST_SERVER="127.0.0.1:$port"
+trap 'stop_cluster "$CLUSTER_PID" "$CLUSTER_IN"; rm -rf "$prefix"' EXIT
+read -r _ _ ip port _ <<<"${CLUSTER_NODES[0]}"
+export ELASTICACHE_TEST_SERVER="$ip:$port"
 # LSan is on: every owning type must have freed its C object by exit.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 

@@ -9,21 +9,10 @@ source scripts/require.sh
 E=./examples/c/ecctl
 cargo build --release --quiet --features testkit --example local_cluster --example make_certs || exit 1
 
-coproc LC { exec target/release/examples/local_cluster --nodes 3 2>&1; }
-LC_PID_SAVED=$LC_PID
-exec {LC_IN}>&"${LC[1]}" {LC_OUT}<&"${LC[0]}"
-stop_cluster() {
-    # "quit" stops the cluster and its memcached nodes; SIGTERM does the same.
-    printf 'quit\n' >&"$LC_IN" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$LC_PID_SAVED" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -TERM "$LC_PID_SAVED" 2>/dev/null || true
-}
-trap stop_cluster EXIT
-IFS= read -r -t 30 -u "$LC_OUT" LINE || { echo "no endpoint line"; exit 1; }
-EP=${LINE#endpoint }
+start_cluster 3 || exit 1
+stop=("stop_cluster $CLUSTER_PID $CLUSTER_IN")
+trap 'for s in "${stop[@]}"; do $s; done' EXIT
+EP=$CLUSTER_ENDPOINT
 
 passed=0
 failed=0
@@ -67,9 +56,10 @@ check "refused endpoint exit" 2 "$rc"
 check "refused endpoint message names it" 1 "$(grep -c '127.0.0.1:1' <<<"$err")"
 $E discover 127.0.0.1:1 >/dev/null 2>&1; check "discover failure exit" 1 $?
 
-# TLS: a real `memcached -Z` with a CA and a certificate for localhost made by
-# the crate's certificate maker (examples/make_certs, the Rust TLS tests' own),
-# and a plain listener on the same cache to check what went over TLS.
+# TLS: a real `memcached -Z` (the launcher's --tls) with a CA and a certificate
+# for localhost made by the crate's certificate maker (examples/make_certs, the
+# Rust TLS tests' own), and a plain listener on the same cache to check what
+# went over TLS.
 mc_help=$(memcached -h 2>/dev/null || true)
 [[ $mc_help == *--enable-ssl* ]]
 mc_tls_ok=$?
@@ -77,15 +67,10 @@ if require_that $mc_tls_ok "TLS support in memcached (-Z, --enable-ssl)"; then
     T=$(mktemp -d)
     target/release/examples/make_certs "$T" >/dev/null
     check "certificates made" 0 $?
-    free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-    tport=$(free_port)
-    pport=$(free_port)
-    user=()
-    [ "$(id -u)" = 0 ] && user=(-u root)
-    memcached -Z -o "ssl_chain_cert=$T/node.crt,ssl_key=$T/node.key" -l "127.0.0.1:$tport" \
-        -l "notls:127.0.0.1:$pport" -U 0 "${user[@]}" &
-    mc_tls=$!
-    wait_memcached "$mc_tls" "$pport" || check "TLS memcached started" 0 1
+    start_cluster 1 --ip 127.0.0.1 --tls "$T/node.crt" "$T/node.key" || check "TLS memcached started" 0 1
+    stop+=("stop_cluster $CLUSTER_PID $CLUSTER_IN")
+    read -r _ _ _ tport pport <<<"${CLUSTER_NODES[0]:-}"
+    pport=${pport#plain=}
     TLS=(--servers "localhost:$tport" --tls --tls-ca "$T/ca.pem")
     $E set tls-key over-tls "${TLS[@]}"; check "tls set exit" 0 $?
     check "tls get" over-tls "$($E get tls-key "${TLS[@]}")"
@@ -97,8 +82,6 @@ if require_that $mc_tls_ok "TLS support in memcached (-Z, --enable-ssl)"; then
     out=$($E discover "localhost:$tport" --serverless --tls-ca "$T/ca.pem")
     check "serverless discover" serverless "$(head -n1 <<<"$out")"
     check "serverless get" over-tls "$($E get tls-key --endpoint "localhost:$tport" --serverless --tls-ca "$T/ca.pem")"
-    kill "$mc_tls" 2>/dev/null
-    wait "$mc_tls" 2>/dev/null
     rm -rf "$T"
 fi
 failed=$((failed + require_failed))

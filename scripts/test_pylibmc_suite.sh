@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pylibmc 1.6.3's own test suite against our Python client (issue #19).
 # Downloads the sdist at test time (nothing of pylibmc's is in the repository),
-# starts memcached and runs scripts/pylibmc_suite.py. As root, everything runs
+# starts memcached (the crate's launcher, examples/local_cluster, as every
+# test's) and runs scripts/pylibmc_suite.py. As root, everything runs
 # in a private network namespace, so memcached can take pylibmc's default
 # address 127.0.0.1:11211 (three of its tests rely on it) without touching
 # anyone else's port 11211.
@@ -21,6 +22,8 @@ if [ -z "${PYLIBMC_SUITE_INNER:-}" ]; then
         pylibmc==1.6.3 -d "$WORK" >/dev/null
     tar -xzf "$WORK"/pylibmc-1.6.3.tar.gz -C "$WORK"
     export PYLIBMC_SUITE_INNER="$WORK/pylibmc-1.6.3"
+    # Built out here: the namespace below has no network.
+    cargo build --release --quiet --features testkit --example local_cluster
     # The namespace needs root, `unshare --net` permitted, and `ip` to bring its loopback up.
     if [ "$(id -u)" != 0 ]; then
         why="root"
@@ -36,25 +39,18 @@ if [ -z "${PYLIBMC_SUITE_INNER:-}" ]; then
     require_that 1 "$why, for a private network namespace where pylibmc's tests of 127.0.0.1:11211 run" || true
     [ "$require_failed" = 0 ] || exit 1
     echo "pylibmc suite: memcached on a random port instead, the tests that need 127.0.0.1:11211 are skipped" >&2
-    PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    AT=()
     EXTRA=(--no-default-port)
 else
     ip link set lo up
-    PORT=11211
+    AT=(--port 11211)
     EXTRA=()
 fi
 SDIST=$PYLIBMC_SUITE_INNER
 
-MEMCACHED=$(command -v memcached)
-ARGS=(-l 127.0.0.1 -p "$PORT" -U 0)
-[ "$(id -u)" = 0 ] && ARGS+=(-u root)
-"$MEMCACHED" "${ARGS[@]}" &
-MC_PID=$!
-trap 'kill $MC_PID 2>/dev/null || true; wait $MC_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-    sleep 0.05
-done
+start_cluster 1 --ip 127.0.0.1 "${AT[@]}"
+trap 'stop_cluster "$CLUSTER_PID" "$CLUSTER_IN"; rm -rf "${WORK:-}"' EXIT
+read -r _ _ _ PORT _ <<<"${CLUSTER_NODES[0]}"
 
 export MEMCACHED_HOST=127.0.0.1 MEMCACHED_PORT=$PORT
 $PY scripts/pylibmc_suite.py "$SDIST" "${EXTRA[@]}" "$@"

@@ -127,6 +127,10 @@ impl FromStr for Variant {
 pub struct NodeSettings {
     /// Every node listens on this address instead of the variant's.
     pub ip: Option<String>,
+    /// Nodes listen on this port instead of a free one (a program that
+    /// expects memcached's default 11211 in a network namespace of its own):
+    /// on one address, only one node can. Not with `tls`.
+    pub port: Option<u16>,
     /// More memcached arguments, after the testkit's own (`-m 64 -t 2 -c
     /// 1024`), so these win: `["-t", "1", "-c", "4096"]`.
     pub args: Vec<String>,
@@ -222,9 +226,14 @@ impl LocalCluster {
         };
         self.started += 1;
         let args: Vec<&str> = self.settings.args.iter().map(String::as_str).collect();
-        match &self.settings.tls {
-            Some((chain, key)) => Memcached::start_tls(&ip, chain, key, &args),
-            None => Memcached::start_on(&ip, &args),
+        match (&self.settings.tls, self.settings.port) {
+            (Some(_), Some(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a fixed port is for plain nodes, not TLS ones",
+            )),
+            (Some((chain, key)), None) => Memcached::start_tls(&ip, chain, key, &args),
+            (None, Some(port)) => Memcached::start_at(&ip, port, &args),
+            (None, None) => Memcached::start_on(&ip, &args),
         }
     }
 
