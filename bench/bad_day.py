@@ -6,19 +6,21 @@ every 100 ms and requests/s, errors/s and each node's state are drawn to
 docs/node-events.png. The client runs with ignore_exc (errors as misses),
 refresh_interval 1 s, remove_failed (an ejected node's keys move).
 
-usage: bench/bad_day.py [OUT.png]   (builds nothing: run `cargo build
---release --example local_cluster` first; matplotlib from PyPI)
+usage: bench/bad_day.py [OUT.png]   (the library from `cargo build --release`;
+local_cluster is built on the way, by examples/python/tests/local_cluster.py;
+matplotlib from PyPI)
 """
 
 import os
-import subprocess
 import sys
 import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+sys.path.insert(0, os.path.join(ROOT, "examples", "python", "tests"))
 import elasticache  # noqa: E402
+from local_cluster import LocalCluster  # noqa: E402
 
 LOAD_THREADS = 2
 SAMPLE_EVERY = 0.1
@@ -27,31 +29,10 @@ SCRIPT = [(2.0, "kill", 0, "node A killed"), (5.0, "restart", 0, "node A restart
           (8.0, "replace", 1, "node B replaced"), (12.0, None, None, "end")]
 
 
-def start_cluster():
-    exe = os.path.join(ROOT, "target", "release", "examples", "local_cluster")
-    p = subprocess.Popen([exe, "--nodes", "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-    endpoint, ports = None, []
-    while len(ports) < 4:
-        line = p.stdout.readline()
-        if not line:
-            raise RuntimeError("local_cluster exited")
-        w = line.split()
-        if w[0] == "endpoint":
-            endpoint = w[1]
-        elif w[0] == "node":
-            ports.append(int(w[3]))
-    return p, endpoint, ports
-
-
-def command(p, line):
-    p.stdin.write(line + "\n")
-    p.stdin.flush()
-    return p.stdout.readline().strip()
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs", "node-events.png")
-    proc, endpoint, ports = start_cluster()
+    lc = LocalCluster(["--nodes", "4"], nodes=4)
+    endpoint, ports = lc.addr, [m.port for m in lc.nodes]
     events = []
     t0 = time.monotonic()
     elasticache.events.add_listener(lambda e: events.append((time.monotonic() - t0, e)))
@@ -82,7 +63,7 @@ def main():
                 step += 1
                 if cmd is None:
                     break
-                reply = command(proc, f"{cmd} {ports[which]}")
+                reply = lc.command(f"{cmd} {ports[which]}")
                 actions.append((now, label))
                 print(f"{now:6.2f}s {label}: {reply}")
             samples.append((now, c.node_metrics()))
@@ -91,8 +72,7 @@ def main():
         stop.set()
         for t in threads:
             t.join(2)
-        command(proc, "quit")
-        proc.wait(5)
+        lc.close()
     for at, e in events:
         print(f"{at:6.2f}s event {elasticache.events.message(e)}")
     draw(samples, actions, out)

@@ -25,6 +25,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples", "python", "tests"))
+from local_cluster import ConfigEndpoint  # noqa: E402
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", "").split(",") if s][:4]
 if not SERVERS:
@@ -92,25 +94,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_endpoint(work):
+def start_endpoint():
     """The emulated configuration endpoint (examples/local_cluster --external,
-    the one the tests use) listing SERVERS: (process, "127.0.0.1:port")."""
-    root = os.path.dirname(HERE)
-    exe = os.path.join(root, "target", "release", "examples", "local_cluster")
-    if not os.path.exists(exe):
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "testkit",
-                        "--example", "local_cluster"], cwd=root, check=True)
-    proc = subprocess.Popen([exe, "--external"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, bufsize=1)
-    line = proc.stdout.readline()
-    if not line.startswith("endpoint "):
-        proc.kill()
-        raise RuntimeError(f"the configuration endpoint did not start: {line!r}")
-    nodes = " ".join(f"localhost|{s.rsplit(':', 1)[0]}|{s.rsplit(':', 1)[1]}" for s in SERVERS)
-    proc.stdin.write(f"nodes {nodes}\n")
-    proc.stdin.flush()
-    proc.stdout.readline()  # its one-line answer
-    return proc, line.split()[1]
+    the one the tests use) listing SERVERS."""
+    return ConfigEndpoint([("localhost", *s.rsplit(":", 1)) for s in SERVERS])
 
 
 def prefill():
@@ -233,9 +220,10 @@ def in_process(endpoint):
 
 def main():
     work = tempfile.mkdtemp(prefix="django_e2e.")
-    ep_proc = None
+    ep = None
     try:
-        ep_proc, endpoint = start_endpoint(work)
+        ep = start_endpoint()
+        endpoint = ep.addr
         prefill()
         env = dict(os.environ, E2E_ENDPOINT=endpoint, E2E_SERVERS=",".join(SERVERS))
         only = sys.argv[1:] or ["served", "in_process"]
@@ -244,9 +232,8 @@ def main():
         if "in_process" in only:
             in_process(endpoint)
     finally:
-        if ep_proc is not None:
-            ep_proc.kill()
-            ep_proc.wait()
+        if ep is not None:
+            ep.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end, where users feel it: a Django view doing cache.get_many of 10 keys
 # and one cache.set, served by gunicorn (--preload -w 4) and driven by wrk over
-# 4 real memcached nodes on loopback, with our elasticache.django.PyLibMCCache
+# 4 real memcached nodes on loopback (the crate's launcher, examples/local_cluster), with our elasticache.django.PyLibMCCache
 # (the installed wheel) against Django's own PyLibMCCache (pylibmc 1.6.3), same
 # LOCATION and OPTIONS. Runs alternate between the two; requests/s per run and
 # the ratio of the medians. Not yet part of `make bench`.
@@ -9,6 +9,8 @@
 #   bash bench/django_e2e.sh            # RUNS=3 DURATION=10 CONNECTIONS=32
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
 ROOT=$PWD
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
@@ -21,6 +23,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 make -s wheel
+cargo build --release --quiet --features testkit --example local_cluster
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -44,15 +47,12 @@ wait_port() {
     exit 1
 }
 
+start_cluster 4 --ip 127.0.0.1
+pids+=("$CLUSTER_PID")
 servers=()
-as_root=()
-[ "$(id -u)" = 0 ] && as_root=(-u root)
-for _ in 1 2 3 4; do
-    port=$(free_port)
-    memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 "${as_root[@]}" &
-    pids+=($!)
-    wait_port "$port"
-    servers+=("127.0.0.1:$port")
+for line in "${CLUSTER_NODES[@]}"; do
+    read -r _ _ ip port _ <<<"$line"
+    servers+=("$ip:$port")
 done
 
 mkdir -p "$tmp/app"
