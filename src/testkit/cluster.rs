@@ -335,6 +335,59 @@ impl LocalCluster {
 mod tests {
     use super::*;
 
+    /// `stats settings` of the node on `port`: name -> value.
+    fn settings_of(c: &LocalCluster, port: u16) -> std::collections::HashMap<String, String> {
+        let reply = c.server(port).unwrap().command("stats settings").unwrap();
+        reply
+            .lines()
+            .filter_map(|l| l.strip_prefix("STAT "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn node_settings_reach_every_node_and_win_over_the_launchers_own() {
+        let settings = NodeSettings {
+            ip: Some("127.0.0.2".into()),
+            args: ["-t", "1", "-I", "2m"].map(String::from).to_vec(),
+            ..NodeSettings::default()
+        };
+        let mut c =
+            LocalCluster::start_with_settings(2, Variant::Standard, Engine::ElastiCache, settings)
+                .unwrap();
+        c.add_node().unwrap();
+        let nodes = c.nodes();
+        assert_eq!(nodes.len(), 3);
+        for n in &nodes {
+            assert_eq!(n.ip, "127.0.0.2", "{n:?}");
+            let s = settings_of(&c, n.port);
+            assert_eq!(s["num_threads"], "1", "{n:?}");
+            assert_eq!(s["item_size_max"], (2 << 20).to_string(), "{n:?}");
+            assert_eq!(s["maxconns"], "1024", "the launcher's own -c stays: {n:?}");
+        }
+    }
+
+    #[test]
+    fn a_fixed_port_is_taken_and_kept_across_a_restart() {
+        let port = crate::testkit::port::free_port("127.0.0.3").unwrap();
+        let settings = NodeSettings {
+            ip: Some("127.0.0.3".into()),
+            port: Some(port),
+            ..NodeSettings::default()
+        };
+        let mut c =
+            LocalCluster::start_with_settings(1, Variant::Standard, Engine::ElastiCache, settings)
+                .unwrap();
+        assert_eq!(c.nodes()[0].port, port);
+        let m = c.server_mut(port).unwrap();
+        m.kill();
+        m.restart().unwrap();
+        assert!(m.command("version").unwrap().starts_with("VERSION "));
+        // A second node cannot have the same address.
+        assert!(c.add_node().is_err());
+    }
+
     #[test]
     fn variant_names_round_trip() {
         for v in Variant::all() {
