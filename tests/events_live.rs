@@ -106,10 +106,7 @@ fn cluster_changes_and_failures_are_reported() {
     // event carries the error; after retry_timeout it is revived.
     let victim = cluster.nodes()[0].clone();
     cluster.server_mut(victim.port).unwrap().kill();
-    let key = (0..10_000)
-        .map(|i| format!("k{i}"))
-        .find(|k| c.server_for(k.as_bytes()).unwrap() == label(&victim))
-        .unwrap();
+    let key = elasticache::testkit::key_on(&c, &label(&victim), "k");
     let (ev, _) = wait_for(
         &seen,
         Duration::from_secs(5),

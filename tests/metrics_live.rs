@@ -91,10 +91,7 @@ fn a_dead_node_shows_errors_and_its_ejection() {
     let mut nodes = [Memcached::start().unwrap(), Memcached::start().unwrap()];
     let c = client(&nodes);
     let a = nodes[0].addr();
-    let key = (0..2000)
-        .map(|i| format!("key:{i}"))
-        .find(|k| c.server_for(k.as_bytes()).unwrap() == a)
-        .unwrap();
+    let key = elasticache::testkit::key_on(&c, &a, "key:");
     c.set(key.as_bytes(), b"v", 0, 0).unwrap();
     nodes[0].kill();
     // Two failures eject it (failure_limit 2); its keys then move to b

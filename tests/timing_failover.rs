@@ -99,10 +99,7 @@ fn explicit_refresh_keeps_an_ejected_node_scheduled_for_revival() {
     .unwrap();
     let victim = cluster.nodes()[1].clone();
     let victim_label = format!("{}:{}", victim.ip, victim.port);
-    let key = (0..1000)
-        .map(|i| format!("rv:{i}"))
-        .find(|k| c.server_for(k.as_bytes()).unwrap() == victim_label)
-        .unwrap();
+    let key = elasticache::testkit::key_on(&c, &victim_label, "rv:");
     // Kill the node behind the cluster's back (it stays listed), fail once: ejected.
     cluster.server_mut(victim.port).unwrap().kill();
     match c.get(key.as_bytes()) {

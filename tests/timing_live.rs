@@ -125,10 +125,7 @@ fn follows_add_remove_and_replace_without_restart() {
     assert_eq!(new.host, old.host);
     until_followed(&c, &cluster, interval + MARGIN);
     let new_label = format!("{}:{}", new.ip, new.port);
-    let k = (0..1000)
-        .map(|i| format!("r:{i}"))
-        .find(|k| c.server_for(k.as_bytes()).unwrap() == new_label)
-        .unwrap();
+    let k = elasticache::testkit::key_on(&c, &new_label, "r:");
     c.set(k.as_bytes(), b"on-new-node", 0, 0).unwrap();
     assert_eq!(
         cluster
@@ -199,10 +196,7 @@ fn a_failing_node_triggers_an_early_refresh() {
     let c = Client::from_endpoint(&cluster.endpoint_addr(), opts(600_000)).unwrap();
     let old = cluster.nodes()[1].clone();
     let old_label = format!("{}:{}", old.ip, old.port);
-    let key = (0..1000)
-        .map(|i| format!("e:{i}"))
-        .find(|k| c.server_for(k.as_bytes()).unwrap() == old_label)
-        .unwrap();
+    let key = elasticache::testkit::key_on(&c, &old_label, "e:");
     let new = cluster.replace_node(old.port).unwrap();
     let new_label = format!("{}:{}", new.ip, new.port);
     match c.get(key.as_bytes()) {

@@ -17,5 +17,5 @@ pub use endpoint::{ConfigEndpoint, Engine, Format, Request};
 pub use fakenode::{FakeNode, Script};
 pub use memcached::Memcached;
 pub use support::{
-    c_client, client_for, fork_and_wait, keys_by_node, require, require_tool, ChildEnd,
+    c_client, client_for, fork_and_wait, key_on, keys_by_node, require, require_tool, ChildEnd,
 };

@@ -112,6 +112,19 @@ pub fn c_client(servers: &[String]) -> *mut crate::ffi::client::elasticache_clie
     c
 }
 
+/// The first of `{prefix}0`, `{prefix}1`, ... (up to 10,000 tried) that the
+/// client places on the node labelled `node` ("host:port").
+pub fn key_on(c: &Client, node: &str, prefix: &str) -> String {
+    (0..10_000)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| {
+            c.server_for(k.as_bytes())
+                .expect("a client over servers places every key")
+                == node
+        })
+        .unwrap_or_else(|| panic!("no key {prefix}N of 10,000 lands on {node}"))
+}
+
 /// The keys `key:0` .. `key:{n-1}` grouped by the node the client places
 /// them on: entry `i` holds those of `nodes[i]`.
 pub fn keys_by_node(c: &Client, nodes: &[impl Borrow<Memcached>], n: usize) -> Vec<Vec<String>> {
