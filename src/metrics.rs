@@ -12,7 +12,6 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::error::Error;
-use crate::pool::NodePool;
 
 /// Upper bounds of the latency buckets in microseconds: powers of two from
 /// 8 µs to about 1 s; a last, unbounded bucket follows them.
@@ -38,7 +37,7 @@ struct Shard {
     buckets: [AtomicU64; BUCKETS],
 }
 
-/// The counters of one node (kept in its [`NodePool`]).
+/// The counters of one node (kept in its connection pool).
 #[derive(Debug, Default)]
 pub struct NodeMetrics {
     shards: [Shard; SHARDS],
@@ -202,6 +201,25 @@ impl NodeMetrics {
         self.ejections.fetch_add(1, Relaxed);
     }
 
+    /// These counters as a snapshot of the node labelled `node`, which has
+    /// `open_connections` open and is ejected or not.
+    pub fn snapshot(&self, node: &str, open_connections: u64, ejected: bool) -> NodeSnapshot {
+        let t = self.totals();
+        NodeSnapshot {
+            node: node.to_string(),
+            requests: t.buckets.iter().sum::<u64>() + t.refused,
+            hits: t.hits,
+            misses: t.misses,
+            errors: t.errors,
+            timeouts: t.timeouts,
+            ejections: self.ejections.load(Relaxed),
+            open_connections,
+            state: if ejected { NodeState::Ejected } else { NodeState::Up },
+            latency_sum_us: t.latency_sum_us,
+            buckets: t.buckets,
+        }
+    }
+
     fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for s in &self.shards {
@@ -300,29 +318,6 @@ impl NodeSnapshot {
             }
         }
         Some(u64::MAX)
-    }
-}
-
-/// The current counters of `node`.
-pub fn snapshot(node: &NodePool) -> NodeSnapshot {
-    let m = node.metrics();
-    let t = m.totals();
-    NodeSnapshot {
-        node: node.label().to_string(),
-        requests: t.buckets.iter().sum::<u64>() + t.refused,
-        hits: t.hits,
-        misses: t.misses,
-        errors: t.errors,
-        timeouts: t.timeouts,
-        ejections: m.ejections.load(Relaxed),
-        open_connections: node.open_connections() as u64,
-        state: if node.is_ejected() {
-            NodeState::Ejected
-        } else {
-            NodeState::Up
-        },
-        latency_sum_us: t.latency_sum_us,
-        buckets: t.buckets,
     }
 }
 

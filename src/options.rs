@@ -7,6 +7,7 @@ use crate::cluster::discovery::DiscoveryOptions;
 use crate::error::{Error, Result};
 use crate::hash::HashAlgorithm;
 use crate::net::connect::ConnectOptions;
+use crate::net::socket::{saturating_millis, saturating_secs, MAX_DURATION};
 use crate::net::tls::TlsOptions;
 use crate::ring::Distribution;
 
@@ -93,22 +94,6 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
             "option {name}: {value:?} is not a boolean"
         ))),
     }
-}
-
-/// The longest any duration option can be: what poll(2) can wait (about 24.8
-/// days). Larger values mean "practically forever" and saturate here, so no
-/// deadline computation (`Instant + timeout`, milliseconds as `u64`) can
-/// overflow or wrap.
-pub const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
-
-/// `ms` milliseconds, saturated at [`MAX_DURATION`].
-pub fn saturating_millis(ms: u64) -> Duration {
-    Duration::from_millis(ms).min(MAX_DURATION)
-}
-
-/// `s` seconds, saturated at [`MAX_DURATION`].
-pub fn saturating_secs(s: u64) -> Duration {
-    Duration::from_secs(s).min(MAX_DURATION)
 }
 
 /// A non-negative integer; a run of digits beyond `u64::MAX` saturates

@@ -226,7 +226,7 @@ impl Client {
         let t = self.topology()?;
         Ok(t.nodes
             .iter()
-            .map(|n| crate::metrics::snapshot(n))
+            .map(|n| n.snapshot())
             .collect())
     }
 

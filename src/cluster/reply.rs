@@ -4,7 +4,7 @@
 //! route keys wrongly (the byte count, the version number, the `host|ip|port`
 //! shape). The wire format is described in docs/.
 
-use super::discovery::{Config, Node, MAX_NODES, MAX_REPLY, LEGACY_KEY};
+use super::config::{Config, Node, LEGACY_KEY, MAX_NODES, MAX_REPLY};
 use crate::error::{quote_bytes, Error, Result};
 
 

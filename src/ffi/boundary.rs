@@ -7,9 +7,7 @@ use std::fmt::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::options::elasticache_options;
 use crate::error::{Error, Status};
-use crate::options::Options;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -280,22 +278,4 @@ pub unsafe fn per_key<T>(results: &[Result<T, Error>], statuses: *mut u32) -> Re
         }
     }
     Error::first_of(results)
-}
-
-/// The arguments of every call that names a configuration endpoint: the
-/// endpoint text and the options (NULL = defaults).
-///
-/// # Safety
-/// `endpoint` NULL or NUL-terminated; `options` NULL or live.
-pub unsafe fn endpoint_args<'a>(
-    endpoint: *const c_char,
-    options: *const elasticache_options,
-) -> Result<(&'a str, Options), Error> {
-    // SAFETY: forwarded contract.
-    unsafe {
-        Ok((
-            c_str(endpoint, "endpoint")?,
-            elasticache_options::or_default(options),
-        ))
-    }
 }

@@ -3,9 +3,9 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{bytes, call, copy_out, endpoint_args, server_list};
+use super::boundary::{bytes, call, copy_out, server_list};
 use super::handle::{Handle, Out};
-use super::options::elasticache_options;
+use super::options::{elasticache_options, endpoint_args};
 use crate::client::Client;
 use crate::error::{Error, Result, Status};
 

@@ -4,9 +4,9 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use super::boundary::{call, endpoint_args};
+use super::boundary::call;
 use super::handle::{put, Handle, Out};
-use super::options::elasticache_options;
+use super::options::{elasticache_options, endpoint_args};
 use crate::cluster::discovery::Config;
 use crate::cluster::registry;
 use crate::error::{Error, Status};

@@ -104,3 +104,21 @@ pub unsafe extern "C" fn elasticache_options_free(opts: *mut elasticache_options
     // SAFETY: caller's contract.
     unsafe { elasticache_options::free(opts) }
 }
+
+/// The arguments of every call that names a configuration endpoint: the
+/// endpoint text and the options (NULL = defaults).
+///
+/// # Safety
+/// `endpoint` NULL or NUL-terminated; `options` NULL or live.
+pub(super) unsafe fn endpoint_args<'a>(
+    endpoint: *const c_char,
+    options: *const elasticache_options,
+) -> Result<(&'a str, Options), crate::error::Error> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        Ok((
+            c_str(endpoint, "endpoint")?,
+            elasticache_options::or_default(options),
+        ))
+    }
+}

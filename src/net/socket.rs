@@ -243,3 +243,19 @@ impl Write for Sock {
         Ok(())
     }
 }
+
+/// The longest any duration option can be: what poll(2) can wait (about 24.8
+/// days). Larger values mean "practically forever" and saturate here, so no
+/// deadline computation (`Instant + timeout`, milliseconds as `u64`) can
+/// overflow or wrap.
+pub const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// `ms` milliseconds, saturated at `MAX_DURATION`.
+pub fn saturating_millis(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_DURATION)
+}
+
+/// `s` seconds, saturated at `MAX_DURATION`.
+pub fn saturating_secs(s: u64) -> Duration {
+    Duration::from_secs(s).min(MAX_DURATION)
+}

@@ -145,6 +145,11 @@ impl NodePool {
         &self.metrics
     }
 
+    /// The node's counters now, with its connections and state.
+    pub fn snapshot(&self) -> crate::metrics::NodeSnapshot {
+        self.metrics.snapshot(self.label(), self.open_connections() as u64, self.is_ejected())
+    }
+
     /// Connections open to the node now, idle or in use.
     pub fn open_connections(&self) -> usize {
         self.idle.lock().open
